@@ -1,0 +1,1 @@
+"""seqlab.lab: experiments, figures and reports (``compare``, ``claims``, the blocks demo)."""

@@ -1,0 +1,81 @@
+"""One frozen, typed configuration per model family; saved in every model directory.
+
+Defaults reproduce the study material where it gives values (the Transformer paper's base model:
+d_model 512, 8 heads so d_k = 64, feed-forward 2048, dropout 0.1, 6 layers). The config stops at the
+model boundary: builders read it and pass explicit keyword arguments to the blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+RecurrentFamily = Literal["rnn", "lstm", "gru"]
+RECURRENT_FAMILIES: tuple[str, ...] = ("rnn", "lstm", "gru")
+FAMILIES: tuple[str, ...] = (*RECURRENT_FAMILIES, "transformer")
+
+
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """A vanilla RNN, LSTM or GRU stack.
+
+    init: how the gate biases start. "chrono" (Tallec and Ollivier, 2018, "Can recurrent neural
+    networks warp time?"): LSTM forget-gate bias b_f ~ log(U(1, T_max - 1)) and input-gate bias
+    -b_f; GRU update-gate bias log(U(1, T_max - 1)), so gates start out keeping memory for about
+    T_max steps. "forget-bias-1": the common LSTM forget-gate bias of 1 (Gers et al., 2000;
+    Jozefowicz et al., 2015); for a GRU its update gate gets 1. "standard": torch's uniform
+    ±1/sqrt(hidden_size) for every weight and bias.
+    """
+
+    family: RecurrentFamily = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+    init: Literal["chrono", "forget-bias-1", "standard"] = "chrono"
+    chrono_max_steps: int = 100
+    impl: Literal["fused", "reference"] = "fused"
+
+    def __post_init__(self) -> None:
+        if self.family not in RECURRENT_FAMILIES:
+            raise ValueError(
+                f"model.family ({self.family!r}) must be one of {', '.join(RECURRENT_FAMILIES)}"
+            )
+        if self.hidden_size < 1 or self.num_layers < 1:
+            raise ValueError(
+                f"model.hidden_size ({self.hidden_size}) and model.num_layers ({self.num_layers}) "
+                "must be positive"
+            )
+        if self.chrono_max_steps < 3:
+            raise ValueError(
+                f"model.chrono_max_steps ({self.chrono_max_steps}) must be at least 3 "
+                "(chrono draws from U(1, T - 1))"
+            )
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """A Transformer stack (the paper's base model by default)."""
+
+    family: Literal["transformer"] = "transformer"
+    d_model: int = 512
+    num_heads: int = 8
+    num_layers: int = 6
+    dim_feedforward: int = 2048
+    dropout: float = 0.1
+    activation: Literal["relu", "gelu"] = "relu"
+    norm_first: bool = False
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    max_len: int = 4096
+    impl: Literal["fused", "reference"] = "fused"
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"model.d_model ({self.d_model}) must be divisible by model.num_heads "
+                f"({self.num_heads})"
+            )
+
+
+ModelConfig = RecurrentConfig | TransformerConfig

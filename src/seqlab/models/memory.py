@@ -1,0 +1,58 @@
+"""The network for the memory problems: input encoder, backbone, and a head at the answer steps.
+
+recall and copy read symbol ids through an embedding table; adding reads (value, marker) pairs
+through a linear map. The head reads the backbone's output at the last ``answer_steps`` positions:
+one for recall (class logits) and adding (a scalar), the string length for copy.
+
+``embed`` and ``forward_embedded`` are separate so the lab can take the gradient of the loss with
+respect to each input position's vector (how much the answer still depends on step t).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqlab.models.backbones import build_backbone
+from seqlab.models.config import ModelConfig, RecurrentConfig
+
+
+class MemoryModel(nn.Module):
+    def __init__(
+        self,
+        *,
+        config: ModelConfig,
+        vocab_size: int,
+        input_features: int,
+        output_size: int,
+        answer_steps: int,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """vocab_size > 0: inputs are symbol ids; else inputs carry ``input_features`` values."""
+        super().__init__()
+        width = config.hidden_size if isinstance(config, RecurrentConfig) else config.d_model
+        if vocab_size > 0:
+            self.input_encoder: nn.Module = nn.Embedding(vocab_size, width)
+        else:
+            self.input_encoder = nn.Linear(input_features, width)
+        # Every family reads its answer after the whole input, left to right, like a stream.
+        self.backbone = build_backbone(config, input_size=width, causal=True, generator=generator)
+        self.head = nn.Linear(self.backbone.output_size, output_size)
+        self.answer_steps = answer_steps
+        self.scalar_output = output_size == 1
+
+    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.input_encoder(inputs)  # (B, T, D)
+
+    def forward_embedded(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.backbone(x)  # (B, T, D_out)
+        answer = outputs[:, -self.answer_steps :]  # (B, A, D_out)
+        logits = self.head(answer)  # (B, A, C)
+        if self.scalar_output:
+            return logits[:, -1, 0]  # (B,) the adding problem's sum
+        if self.answer_steps == 1:
+            return logits[:, -1]  # (B, C) recall's class logits
+        return logits  # (B, S, C) copy's per-position logits
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.forward_embedded(self.embed(inputs))

@@ -1,0 +1,39 @@
+"""seqlab.nn: the building blocks of both model families.
+
+Recurrent cells and layers (``RNN``, ``LSTM``, ``GRU``), attention, positions, and the Transformer
+layers and stacks. Every block that torch also implements has a readable ``impl="reference"`` path
+and a fast ``impl="fused"`` path over one parameter set. Importing this package loads torch only.
+"""
+
+from seqlab.nn.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
+from seqlab.nn.cells import GRUCell, LSTMCell, RNNCell
+from seqlab.nn.masks import causal_mask, padding_mask
+from seqlab.nn.positions import LearnedPositions, SinusoidalPositions
+from seqlab.nn.recurrent import GRU, LSTM, RNN, RecurrentTrace
+from seqlab.nn.transformer import (
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+
+__all__ = [
+    "GRU",
+    "GRUCell",
+    "KVCache",
+    "LSTM",
+    "LSTMCell",
+    "LearnedPositions",
+    "MultiHeadAttention",
+    "RNN",
+    "RNNCell",
+    "RecurrentTrace",
+    "SinusoidalPositions",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "causal_mask",
+    "padding_mask",
+    "scaled_dot_product_attention",
+]

@@ -1,0 +1,67 @@
+"""seqlab.train: the task-agnostic training engine.
+
+``fit(model, task, config, out_dir)`` trains any model on any object implementing
+``TrainableTask`` (see ``protocol.py``): AdamW, learning-rate schedules (``schedules.py``),
+exact gradient accumulation, global-norm clipping, non-finite step skipping, evaluation with
+best/last checkpoints (``checkpoint.py``), early stopping, step and wall-clock budgets, exact
+resume, and a JSON-lines log. References are named in each module.
+"""
+
+from seqlab.train.checkpoint import (
+    checkpoint_path,
+    load_best_weights,
+    load_model_weights,
+    load_training_checkpoint,
+    save_training_checkpoint,
+    save_weights_checkpoint,
+)
+from seqlab.train.config import TrainConfig
+from seqlab.train.loop import (
+    EvalRecord,
+    FitResult,
+    StopReason,
+    TrainingDiverged,
+    build_optimizer,
+    fit,
+    resolve_device,
+)
+from seqlab.train.progress import (
+    PlainProgress,
+    ProgressReporter,
+    QuietProgress,
+    RichProgress,
+    StepInfo,
+    make_progress,
+)
+from seqlab.train.protocol import StepLoss, TrainableTask, detach_state, move_to
+from seqlab.train.schedules import build_scheduler, lr_multiplier, transformer_peak_lr
+
+__all__ = [
+    "EvalRecord",
+    "FitResult",
+    "PlainProgress",
+    "ProgressReporter",
+    "QuietProgress",
+    "RichProgress",
+    "StepInfo",
+    "StepLoss",
+    "StopReason",
+    "TrainConfig",
+    "TrainableTask",
+    "TrainingDiverged",
+    "build_optimizer",
+    "build_scheduler",
+    "checkpoint_path",
+    "detach_state",
+    "fit",
+    "load_best_weights",
+    "load_model_weights",
+    "load_training_checkpoint",
+    "lr_multiplier",
+    "make_progress",
+    "move_to",
+    "resolve_device",
+    "save_training_checkpoint",
+    "save_weights_checkpoint",
+    "transformer_peak_lr",
+]

@@ -1,0 +1,134 @@
+"""TrainConfig: every knob of the training engine, validated where it is built.
+
+References: Vaswani et al. 2017, "Attention Is All You Need", section 5.3 (Adam with
+beta1 = 0.9, beta2 = 0.98, eps = 1e-9, warm-up 4,000 steps, 100,000 steps for the base model);
+Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization" (AdamW); Pascanu et al. 2013,
+"On the difficulty of training recurrent neural networks" (clipping the global gradient norm;
+the study material clips RNNs at 5.0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from seqlab.utils.config import ConfigError
+
+__all__ = ["Schedule", "TrainConfig"]
+
+Schedule = Literal["constant", "inverse_sqrt", "cosine", "linear"]
+_SCHEDULES: tuple[str, ...] = ("constant", "inverse_sqrt", "cosine", "linear")
+_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+_MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train, independent of the task.
+
+    The engine counts optimizer steps: ``steps`` is the budget, and every ``*_every`` and
+    ``warmup_steps`` is in optimizer steps. One optimizer step consumes ``grad_accum_steps``
+    micro-batches, each of ``batch_size`` items built by the task, so the effective batch is
+    ``batch_size * grad_accum_steps``. A step skipped because its loss or gradient was not finite
+    does not count toward ``steps``.
+    """
+
+    steps: int = 100_000
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-9
+    schedule: Schedule = "inverse_sqrt"
+    warmup_steps: int = 4000
+    min_lr_ratio: float = 0.0
+    grad_clip: float | None = 5.0
+    grad_accum_steps: int = 1
+    eval_every: int = 1000
+    early_stopping_patience: int | None = None
+    max_seconds: float | None = None
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = False
+    log_every: int = 50
+    max_nonfinite_steps: int = 10
+    keep_checkpoints: bool = True
+
+    def __post_init__(self) -> None:
+        _positive_int("steps", self.steps)
+        _positive_int("batch_size", self.batch_size)
+        _positive_float("lr", self.lr)
+        _number("weight_decay", self.weight_decay, minimum=0.0)
+        if not isinstance(self.betas, tuple) or len(self.betas) != 2:
+            raise ConfigError(f"betas ({self.betas!r}) must be a pair (beta1, beta2)")
+        for index, beta in enumerate(self.betas):
+            _number(f"betas[{index}]", beta, minimum=0.0)
+            if beta >= 1.0:
+                raise ConfigError(f"betas[{index}] ({beta}) must be below 1.0, e.g. 0.98")
+        _positive_float("eps", self.eps)
+        if self.schedule not in _SCHEDULES:
+            allowed = ", ".join(_SCHEDULES)
+            raise ConfigError(f"schedule ({self.schedule!r}) must be one of {allowed}")
+        _int("warmup_steps", self.warmup_steps, minimum=0)
+        if self.schedule == "inverse_sqrt" and self.warmup_steps < 1:
+            raise ConfigError(
+                "warmup_steps (0) must be at least 1 for schedule 'inverse_sqrt' "
+                "(its peak sits at step == warmup_steps); use schedule 'constant' for no warm-up"
+            )
+        if self.schedule in ("cosine", "linear") and self.warmup_steps >= self.steps:
+            raise ConfigError(
+                f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps}) for "
+                f"schedule '{self.schedule}', or the decay never starts; lower warmup_steps"
+            )
+        _number("min_lr_ratio", self.min_lr_ratio, minimum=0.0)
+        if self.min_lr_ratio > 1.0:
+            raise ConfigError(f"min_lr_ratio ({self.min_lr_ratio}) must be in [0, 1]")
+        if self.grad_clip is not None:
+            _positive_float("grad_clip", self.grad_clip)
+        _positive_int("grad_accum_steps", self.grad_accum_steps)
+        _positive_int("eval_every", self.eval_every)
+        if self.early_stopping_patience is not None:
+            _positive_int("early_stopping_patience", self.early_stopping_patience)
+        if self.max_seconds is not None:
+            _positive_float("max_seconds", self.max_seconds)
+        _int("seed", self.seed, minimum=0)
+        if self.seed > _MAX_SEED:
+            raise ConfigError(f"seed ({self.seed}) must be at most {_MAX_SEED}")
+        if self.device not in _DEVICES:
+            raise ConfigError(f"device ({self.device!r}) must be one of {', '.join(_DEVICES)}")
+        if not isinstance(self.amp, bool):
+            raise ConfigError(f"amp ({self.amp!r}) must be true or false")
+        if self.amp and self.device == "cpu":
+            raise ConfigError(
+                "amp (true) needs a GPU but device is 'cpu'; set amp=false or device=cuda/auto"
+            )
+        _positive_int("log_every", self.log_every)
+        _positive_int("max_nonfinite_steps", self.max_nonfinite_steps)
+        if not isinstance(self.keep_checkpoints, bool):
+            raise ConfigError(f"keep_checkpoints ({self.keep_checkpoints!r}) must be true/false")
+
+
+def _int(name: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} ({value!r}) must be an int")
+    if value < minimum:
+        raise ConfigError(f"{name} ({value}) must be at least {minimum}")
+
+
+def _positive_int(name: str, value: object) -> None:
+    _int(name, value, minimum=1)
+
+
+def _number(name: str, value: object, *, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} ({value!r}) must be a number")
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"{name} ({value}) must be a finite number >= {minimum}")
+
+
+def _positive_float(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} ({value!r}) must be a number")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} ({value}) must be a positive finite number")
