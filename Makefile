@@ -25,13 +25,15 @@ $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/seqlab demo
+	$(BIN)/seqlab compare --quick --out reports/compare
+	@echo "Report: reports/compare/report.html (also report.md and the figures beside it)"
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/blocks.py
+	$(BIN)/python benchmarks/compare.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

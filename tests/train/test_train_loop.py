@@ -310,6 +310,24 @@ def test_early_stopping_after_patience_and_best_checkpoint(tmp_path: Path) -> No
     assert torch.equal(flat_parameters(best), task.evaluated[1])  # weights after step 2
 
 
+@pytest.mark.parametrize(
+    ("mode", "monitor", "stop_at", "expected_steps"),
+    [("min", "loss", 0.5, 2), ("min", "loss", 0.45, 6), ("max", "accuracy", -0.7, 2)],
+)
+def test_stop_at_ends_training_once_the_target_is_reached(
+    tmp_path: Path, mode: str, monitor: str, stop_at: float, expected_steps: int
+) -> None:
+    # Scripted validation losses 1.0, 0.5, 0.7, ...: a target of 0.5 is met (not beaten) at
+    # step 2; 0.45 is never met, so the step budget (6) ends the run. accuracy = -loss.
+    task = RegressionTask(scripted_val=[1.0, 0.5, 0.7, 0.6, 0.9, 0.8])
+    result = fit(
+        regression_model(), task, config(steps=6, eval_every=1, stop_at=stop_at), tmp_path,
+        monitor=monitor, mode=mode, progress="quiet",
+    )  # fmt: skip
+    assert result.steps == expected_steps
+    assert result.stop_reason == ("target_reached" if expected_steps == 2 else "steps")
+
+
 def test_mode_max_tracks_the_largest_metric(tmp_path: Path) -> None:
     task = RegressionTask(scripted_val=[1.0, 0.5, 0.6, 2.0])  # accuracy = -loss
     result = fit(

@@ -12,16 +12,22 @@ from torch import nn
 
 from seqlab import nn as snn
 from seqlab.models.config import ModelConfig, RecurrentConfig, TransformerConfig
-from seqlab.models.init import initialise_gate_biases
+from seqlab.models.init import initialise_gate_biases, initialise_recurrent_weights
 
 _RECURRENT_LAYERS = {"rnn": snn.RNN, "lstm": snn.LSTM, "gru": snn.GRU}
 
 
 class RecurrentBackbone(nn.Module):
-    """A seqlab.nn RNN, LSTM or GRU stack with the configured gate-bias initialisation."""
+    """A seqlab.nn RNN, LSTM or GRU stack with the configured weight and gate-bias
+    initialisation (seqlab.models.init)."""
 
     def __init__(
-        self, config: RecurrentConfig, *, input_size: int, generator: torch.Generator | None = None
+        self,
+        config: RecurrentConfig,
+        *,
+        input_size: int,
+        expected_length: int,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         layer_class = _RECURRENT_LAYERS[config.family]
@@ -35,7 +41,10 @@ class RecurrentBackbone(nn.Module):
             impl=config.impl,
             **extra,
         )
-        initialise_gate_biases(self.rnn, config, generator=generator)
+        initialise_recurrent_weights(self.rnn, config, generator=generator)
+        initialise_gate_biases(
+            self.rnn, config, expected_length=expected_length, generator=generator
+        )
         self.output_size = config.hidden_size * (2 if config.bidirectional else 1)
 
     def forward(
@@ -88,10 +97,18 @@ class TransformerBackbone(nn.Module):
 
 
 def build_backbone(
-    config: ModelConfig, *, input_size: int, causal: bool, generator: torch.Generator | None = None
+    config: ModelConfig,
+    *,
+    input_size: int,
+    causal: bool,
+    expected_length: int,
+    generator: torch.Generator | None = None,
 ) -> RecurrentBackbone | TransformerBackbone:
+    """expected_length: the longest sequence the task expects (chrono initialisation's T_max)."""
     if isinstance(config, RecurrentConfig):
-        return RecurrentBackbone(config, input_size=input_size, generator=generator)
+        return RecurrentBackbone(
+            config, input_size=input_size, expected_length=expected_length, generator=generator
+        )
     if input_size != config.d_model:
         raise ValueError(
             f"the Transformer's input width ({input_size}) must equal model.d_model "

@@ -22,9 +22,17 @@ class RecurrentConfig:
     init: how the gate biases start. "chrono" (Tallec and Ollivier, 2018, "Can recurrent neural
     networks warp time?"): LSTM forget-gate bias b_f ~ log(U(1, T_max - 1)) and input-gate bias
     -b_f; GRU update-gate bias log(U(1, T_max - 1)), so gates start out keeping memory for about
-    T_max steps. "forget-bias-1": the common LSTM forget-gate bias of 1 (Gers et al., 2000;
-    Jozefowicz et al., 2015); for a GRU its update gate gets 1. "standard": torch's uniform
-    ±1/sqrt(hidden_size) for every weight and bias.
+    T_max steps; T_max is ``chrono_max_steps``, or when that is None the longest dependency the
+    task expects (its sequence length). "forget-bias-1": the common LSTM forget-gate bias of 1
+    (Gers et al., 2000; Jozefowicz et al., 2015); for a GRU its update gate gets 1. "standard":
+    torch's uniform ±1/sqrt(hidden_size) for every weight and bias.
+
+    recurrent_init: "orthogonal" (Saxe et al., 2014, "Exact solutions to the nonlinear dynamics of
+    learning in deep linear neural networks"; the Keras default) makes each gate's H x H block of
+    weight_hh an orthogonal matrix, so the recurrence starts with every singular value 1 and
+    gradients neither shrink nor grow from the weights alone; "uniform" keeps torch's
+    ±1/sqrt(hidden_size), whose spectral radius is about 1/sqrt(3), so a vanilla RNN's gradient
+    starts out shrinking geometrically with distance.
     """
 
     family: RecurrentFamily = "lstm"
@@ -34,7 +42,8 @@ class RecurrentConfig:
     dropout: float = 0.0
     nonlinearity: Literal["tanh", "relu"] = "tanh"
     init: Literal["chrono", "forget-bias-1", "standard"] = "chrono"
-    chrono_max_steps: int = 100
+    recurrent_init: Literal["orthogonal", "uniform"] = "orthogonal"
+    chrono_max_steps: int | None = None
     impl: Literal["fused", "reference"] = "fused"
 
     def __post_init__(self) -> None:
@@ -47,7 +56,7 @@ class RecurrentConfig:
                 f"model.hidden_size ({self.hidden_size}) and model.num_layers ({self.num_layers}) "
                 "must be positive"
             )
-        if self.chrono_max_steps < 3:
+        if self.chrono_max_steps is not None and self.chrono_max_steps < 3:
             raise ValueError(
                 f"model.chrono_max_steps ({self.chrono_max_steps}) must be at least 3 "
                 "(chrono draws from U(1, T - 1))"

@@ -26,6 +26,7 @@ class MemoryModel(nn.Module):
         input_features: int,
         output_size: int,
         answer_steps: int,
+        expected_length: int,
         generator: torch.Generator | None = None,
     ) -> None:
         """vocab_size > 0: inputs are symbol ids; else inputs carry ``input_features`` values."""
@@ -36,7 +37,13 @@ class MemoryModel(nn.Module):
         else:
             self.input_encoder = nn.Linear(input_features, width)
         # Every family reads its answer after the whole input, left to right, like a stream.
-        self.backbone = build_backbone(config, input_size=width, causal=True, generator=generator)
+        self.backbone = build_backbone(
+            config,
+            input_size=width,
+            causal=True,
+            expected_length=expected_length,
+            generator=generator,
+        )
         self.head = nn.Linear(self.backbone.output_size, output_size)
         self.answer_steps = answer_steps
         self.scalar_output = output_size == 1

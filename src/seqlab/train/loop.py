@@ -62,12 +62,12 @@ __all__ = [
     "resolve_device",
 ]
 
-StopReason = Literal["steps", "max_seconds", "early_stopping"]
+StopReason = Literal["steps", "max_seconds", "early_stopping", "target_reached"]
 LOG_FILE = "log.jsonl"
 EVAL_SPLIT = "val"
 # Settings that may change on resume without breaking "resumed == uninterrupted".
 _RESUME_SAFE = frozenset(
-    {"steps", "max_seconds", "eval_every", "log_every", "early_stopping_patience",
+    {"steps", "max_seconds", "eval_every", "log_every", "early_stopping_patience", "stop_at",
      "keep_checkpoints", "max_nonfinite_steps", "device"}
 )  # fmt: skip
 
@@ -440,8 +440,9 @@ def fit(
             config=config_json,
         )
 
-    def evaluate_and_checkpoint() -> bool:
-        """Evaluate "val", update best/last checkpoints; True when patience has run out."""
+    def evaluate_and_checkpoint() -> StopReason | None:
+        """Evaluate "val", update best/last checkpoints; a stop reason when training should end
+        (patience has run out, or the monitored metric reached ``config.stop_at``)."""
         metrics = _evaluate(model, task, monitor)
         run.history.append(EvalRecord(step=run.step, split=EVAL_SPLIT, metrics=metrics))
         run.last_eval_step = run.step
@@ -464,8 +465,13 @@ def fit(
             f"{run.best_metric if run.best_metric is None else f'{run.best_metric:.4g}'} "
             f"at step {run.best_step}"
         )
+        target = config.stop_at
+        if target is not None and math.isfinite(value) and not _improved(target, value, mode):
+            return "target_reached"  # nothing left to learn: the value is at or past the target
         patience = config.early_stopping_patience
-        return patience is not None and run.evals_without_improvement >= patience
+        if patience is not None and run.evals_without_improvement >= patience:
+            return "early_stopping"
+        return None
 
     started = time.monotonic()
     elapsed_before = run.elapsed_seconds
@@ -614,8 +620,7 @@ def fit(
                 window_start, window_steps, window_tokens = time.monotonic(), 0, 0
 
             if run.step % config.eval_every == 0:
-                if evaluate_and_checkpoint():
-                    stop_reason = "early_stopping"
+                stop_reason = evaluate_and_checkpoint()
                 window_start, window_steps, window_tokens = time.monotonic(), 0, 0
 
         # The end: evaluate unless this step was just evaluated (that also saved last).

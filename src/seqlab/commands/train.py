@@ -1,0 +1,129 @@
+"""``seqlab train TASK``: train one model family on one workload into a model directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from seqlab.commands.options import add_progress_options, progress_kind
+from seqlab.errors import SeqlabError
+from seqlab.tasks import available_tasks, task_class
+
+# Options some tasks add to `seqlab train TASK`, mapped to the config keys they set.
+_MEMORY_OPTIONS = {
+    "kind": ("data", "kind", "which problem: recall, adding or copy (default: recall)"),
+    "distance": ("data", "distance", "steps between the information and the answer"),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model on a task and write its model directory",
+        description=(
+            "Train one model family on one task. The configuration is composed from the task's "
+            "defaults, the family's defaults, --preset, --config FILE and --set overrides (later "
+            "ones win); it is printed at the start and saved as config.json in the model "
+            "directory, beside the weights (model.safetensors), metrics.json, log.jsonl and "
+            "checkpoints/."
+        ),
+    )
+    tasks = parser.add_subparsers(title="tasks", metavar="TASK", dest="task", required=True)
+    for name in available_tasks():
+        cls = task_class(name)
+        task_parser = tasks.add_parser(name, help=(cls.__doc__ or name).strip().splitlines()[0])
+        task_parser.add_argument(
+            "--model",
+            choices=cls.families,
+            default=None,
+            help=f"model family (default: {cls.default_family})",
+        )
+        task_parser.add_argument(
+            "--preset",
+            choices=sorted(cls.presets()),
+            default=None,
+            help="a named set of sizes and budgets; cpu-small trains in minutes on a laptop CPU",
+        )
+        task_parser.add_argument("--config", type=Path, help="a JSON or YAML config file")
+        task_parser.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override one config value, e.g. --set train.lr=3e-4 (repeatable)",
+        )
+        task_parser.add_argument(
+            "--out", type=Path, default=None, help="model directory (default: runs/TASK-FAMILY)"
+        )
+        task_parser.add_argument(
+            "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+        )
+        task_parser.add_argument("--seed", type=int, help="random seed (train.seed)")
+        task_parser.add_argument("--steps", type=int, help="step budget (train.steps)")
+        task_parser.add_argument(
+            "--device", choices=("auto", "cpu", "cuda"), help="where to train (train.device)"
+        )
+        if name == "memory":
+            task_parser.add_argument("--kind", choices=("recall", "adding", "copy"),
+                                     help=_MEMORY_OPTIONS["kind"][2])  # fmt: skip
+            task_parser.add_argument("--distance", type=int, help=_MEMORY_OPTIONS["distance"][2])
+        add_progress_options(task_parser)
+        task_parser.set_defaults(command=run)
+
+
+def _command_line_layer(args: argparse.Namespace) -> dict[str, Any]:
+    layer: dict[str, dict[str, Any]] = {}
+    options = {"seed": ("train", "seed"), "steps": ("train", "steps"),
+               "device": ("train", "device")}  # fmt: skip
+    options.update({key: value[:2] for key, value in _MEMORY_OPTIONS.items()})
+    for option, (section, key) in options.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            layer.setdefault(section, {})[key] = value
+    return layer
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from seqlab.tasks.configuration import build_run_config, run_config_to_dict
+    from seqlab.tasks.runner import train_run
+    from seqlab.utils.config import load_config_file
+
+    if args.resume and args.out is not None and (args.out / "config.json").exists():
+        # A resumed run continues the configuration it started with; options given now (a
+        # larger --steps, say) apply on top, and the engine warns about any that would make the
+        # result differ from an uninterrupted run.
+        saved = load_config_file(args.out / "config.json")
+        if saved.get("task") != args.task:
+            raise SeqlabError(
+                f"{args.out} holds a '{saved.get('task')}' run, not '{args.task}'; resume it with "
+                f"'seqlab train {saved.get('task')} --out {args.out} --resume'"
+            )
+        extra = {key: saved[key] for key in ("data", "model", "train")}
+        for section, values in _command_line_layer(args).items():
+            extra[section] = {**extra[section], **values}
+        run_config = build_run_config(
+            args.task,
+            family=saved["model"]["family"],
+            extra=extra,
+            overrides=args.overrides,
+        )
+    else:
+        run_config = build_run_config(
+            args.task,
+            family=args.model,
+            preset=args.preset,
+            config_file=args.config,
+            overrides=args.overrides,
+            extra=_command_line_layer(args),
+        )
+    out = args.out or Path("runs") / f"{run_config.task}-{run_config.model.family}"
+    console = Console(stderr=True, quiet=args.quiet)
+    console.print_json(data=run_config_to_dict(run_config))
+    trained = train_run(run_config, out, resume=args.resume, progress=progress_kind(args))
+    shown = ", ".join(f"{name} {value:.4g}" for name, value in trained.metrics.items())
+    console.print(f"[bold]{out}[/bold]: test {shown}")
+    return 0

@@ -1,0 +1,94 @@
+"""What every workload provides: the Task base class and the run configuration it is built from.
+
+A task is the small object the engine and the commands talk to (DESIGN.md, "The layers"): it
+prepares data, builds a model from the config, computes the loss of a batch (a sum, with its
+count: convention 7), evaluates a split into named metrics, and makes a Predictor from a model
+directory. ``seqlab.train.fit`` sees it only through the ``TrainableTask`` protocol.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from torch import nn
+
+from seqlab.models.config import ModelConfig
+from seqlab.train import StepLoss, TrainConfig
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run was built from; saved as config.json in its model directory."""
+
+    task: str
+    data: Any  # the task's own frozen data-config dataclass
+    model: ModelConfig
+    train: TrainConfig
+
+
+class Task(ABC):
+    """Base class of a workload. Subclasses set the class attributes and the abstract methods."""
+
+    name: ClassVar[str]
+    data_config_class: ClassVar[type]
+    default_family: ClassVar[str]
+    families: ClassVar[tuple[str, ...]]
+
+    def __init__(self, run: RunConfig) -> None:
+        self.run = run
+
+    # ---- what the training engine asks for (seqlab.train.TrainableTask) ----
+    @property
+    def stateful(self) -> bool:
+        return False
+
+    @abstractmethod
+    def train_batch(self, index: int) -> Any: ...
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Any, state: Any = None) -> StepLoss: ...
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]: ...
+
+    # ---- what the commands ask for ----
+    @property
+    @abstractmethod
+    def monitor(self) -> tuple[str, Literal["min", "max"]]:
+        """The validation metric that picks the best checkpoint, and whether lower is better."""
+
+    @abstractmethod
+    def build_model(self) -> nn.Module: ...
+
+    @classmethod
+    def presets(cls) -> dict[str, dict[str, Any]]:
+        """Named partial configs (``{"data": {...}, "model": {...}, "train": {...}}``)."""
+        return {}
+
+    @classmethod
+    def family_defaults(cls, family: str) -> dict[str, Any]:
+        """Partial config applied when ``family`` is chosen (before presets and overrides)."""
+        return {}
+
+    def artifacts(self) -> dict[str, Any]:
+        """Extra facts to save in config.json beside the run config (labels, scaler statistics)."""
+        return {}
+
+    def save_files(self, model_dir: Path) -> None:  # noqa: B027 (optional hook, empty by default)
+        """Write task files into the model directory (a tokenizer.json, for instance)."""
+
+    def data_checksum(self) -> str | None:
+        """SHA-256 of the data the run trained on, recorded in metrics.json; None for generated."""
+        return None
+
+    @classmethod
+    def from_model_dir(cls, run: RunConfig, model_dir: Path, artifacts: dict[str, Any]) -> Task:
+        """The task as it was when ``model_dir`` was trained (its tokenizer, labels, scaler)."""
+        return cls(run)
+
+    @classmethod
+    def load_predictor(cls, model_dir: Path) -> Any:
+        raise NotImplementedError(f"task '{cls.name}' has no predictor yet")
