@@ -25,7 +25,8 @@ class RecurrentConfig:
     T_max steps; T_max is ``chrono_max_steps``, or when that is None the longest dependency the
     task expects (its sequence length). "forget-bias-1": the common LSTM forget-gate bias of 1
     (Gers et al., 2000; Jozefowicz et al., 2015); for a GRU its update gate gets 1. "standard":
-    torch's uniform ±1/sqrt(hidden_size) for every weight and bias.
+    torch's uniform ±1/sqrt(hidden_size) for every bias (and weight_hh too when recurrent_init is
+    "uniform").
 
     recurrent_init: "orthogonal" (Saxe et al., 2014, "Exact solutions to the nonlinear dynamics of
     learning in deep linear neural networks"; the Keras default) makes each gate's H x H block of

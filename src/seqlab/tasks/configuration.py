@@ -99,8 +99,15 @@ def build_run_config(
 
     # Settle the family first: it decides the model section's dataclass and its defaults.
     chosen = cls.default_family
-    for layer in (preset_layer, file_layer, extra_layer, override_layer):
-        chosen = layer.get("model", {}).get("family", chosen)
+    for source, layer in (("preset", preset_layer), (str(config_file), file_layer),
+                          ("options", extra_layer), ("--set", override_layer)):  # fmt: skip
+        model_section = layer.get("model", {})
+        if not isinstance(model_section, Mapping):
+            raise ConfigError(
+                f"{source}: 'model' must be a mapping of keys to values (e.g. family: lstm), "
+                f"got {model_section!r}"
+            )
+        chosen = model_section.get("family", chosen)
     if family is not None:
         chosen = family
     if chosen not in cls.families:

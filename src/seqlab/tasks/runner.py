@@ -89,7 +89,11 @@ def train_run(
     metrics = evaluate_split(task, model, final_split)
     weights = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     save_safetensors_atomic(
-        weights, out / MODEL_FILE, metadata={"seqlab_version": __version__, "task": run.task}
+        # One metadata key: safetensors writes several in a varying order, and the same weights
+        # should give the same file bytes.
+        weights,
+        out / MODEL_FILE,
+        metadata={"seqlab_version": __version__},
     )
     record = {
         "split": final_split,

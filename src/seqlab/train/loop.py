@@ -321,10 +321,12 @@ def _warn_changed_settings(saved: dict[str, Any] | None, config: TrainConfig) ->
     if saved is None:
         return
     current = to_dict(config)
+    # A decaying schedule is stretched over `steps`, so a new budget changes every later rate.
+    decays = config.schedule in ("cosine", "linear")
     changed = [
         f"{key} {saved.get(key)!r} -> {value!r}"
         for key, value in current.items()
-        if key not in _RESUME_SAFE and saved.get(key) != value
+        if (key not in _RESUME_SAFE or (key == "steps" and decays)) and saved.get(key) != value
     ]
     if changed:
         warnings.warn(

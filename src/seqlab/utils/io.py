@@ -164,4 +164,20 @@ def save_safetensors_atomic(
             seen_storages.add(storage)
         prepared[name] = data
     payload = save(prepared, metadata=dict(metadata) if metadata is not None else None)
-    atomic_write_bytes(path, payload)
+    atomic_write_bytes(path, _sorted_header(payload))
+
+
+def _sorted_header(payload: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys sorted.
+
+    The format is an 8-byte little-endian header length, the JSON header (padded with spaces),
+    then the tensor bytes at offsets relative to the header's end. safetensors writes the
+    ``__metadata__`` map in a varying order, so equal weights could give different files; the
+    sorted header has the same length (the same keys and values), so every offset still holds.
+    """
+    length = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8 : 8 + length])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    if len(text) > length:  # never expected; keep the library's own bytes rather than break it
+        return payload
+    return payload[:8] + text.ljust(length, b" ") + payload[8 + length :]
