@@ -13,7 +13,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import append_section  # noqa: E402
 from seqlab.lab.compare import CompareSettings, run_compare  # noqa: E402
-from seqlab.lab.report import findings, results_table, write_report  # noqa: E402
+from seqlab.lab.report import (  # noqa: E402
+    distance_tables,
+    findings,
+    results_table,
+    write_report,
+)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def main() -> None:
@@ -25,16 +35,15 @@ def main() -> None:
     settings = CompareSettings.quick() if args.quick else CompareSettings()
     results = run_compare(settings)
     write_report(results, args.out)
-    header, rows = results_table(results)
-    table = "\n".join(
-        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        + ["| " + " | ".join(row) + " |" for row in rows]
-    )
+    grids = "\n\n".join(markdown_table(h, r) for _, h, r in distance_tables(results))
+    table = markdown_table(*results_table(results))
     sizes = ", ".join(
         f"{family} {size['parameters']:,}" for family, size in results.model_sizes.items()
     )
     body = (
         f"Settings: {settings}.\n\nParameters: {sizes}. Total {results.seconds / 60:.1f} min.\n\n"
+        + grids
+        + "\n\nEvery run:\n\n"
         + table
         + "\n\nFindings:\n\n"
         + "\n".join(f"- {line}" for line in findings(results))

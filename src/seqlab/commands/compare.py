@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from seqlab.lab.compare import CompareSettings, run_compare, with_overrides
-    from seqlab.lab.report import findings, results_table, write_report
+    from seqlab.lab.report import distance_tables, findings, results_table, write_report
 
     base = CompareSettings.quick() if args.quick else CompareSettings()
     settings = with_overrides(
@@ -88,8 +88,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(results.to_json(), indent=2))
         return 0
     console = Console()
+    for kind, grid_header, grid_rows in distance_tables(results):
+        grid = Table(title=f"{kind} by distance (✓ solved)")
+        for name in grid_header:
+            grid.add_column(name, justify="left" if name == grid_header[0] else "right")
+        for row in grid_rows:
+            grid.add_row(*row)
+        console.print(grid)
     header, rows = results_table(results)
-    table = Table(title="seqlab compare (test set)")
+    table = Table(title="seqlab compare: every run (test set)")
     for name in header:
         table.add_column(name, justify="left" if name in ("task", "family", "verdict") else "right")
     for row in rows:

@@ -6,6 +6,7 @@ import io
 from typing import TYPE_CHECKING
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only: no window, works on a server without a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -39,6 +40,7 @@ def metric_vs_distance(results: CompareResults) -> bytes:
             axis.axhline(runs[0].chance, color="grey", linestyle="--", label="chance")
             axis.set_ylabel(f"test {runs[0].metric}")
         axis.set_xscale("log")
+        axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # only the distances run
         axis.set_xticks(list(results.settings.distances))
         axis.set_xticklabels([str(d) for d in results.settings.distances])
         axis.set_xlabel("distance (steps between information and answer)")

@@ -20,6 +20,9 @@ TEXTBOOK = {
 }
 
 
+_STOP_NOTE = {"target_reached": " (target)", "early_stopping": " (no progress)"}
+
+
 def _format_value(metric: str, value: float) -> str:
     return f"{value:.1%}" if metric == "accuracy" else f"{value:.4f}"
 
@@ -32,11 +35,37 @@ def results_table(results: CompareResults) -> tuple[list[str], list[list[str]]]:
         rows.append([
             run.task, str(run.distance), FAMILY_LABEL[run.family],
             _format_value(run.metric, run.value), _format_value(run.metric, run.chance),
-            run.verdict, str(run.steps) + (" (target)" if run.stop_reason == "target_reached"
-                                           else ""),
+            run.verdict, str(run.steps) + _STOP_NOTE.get(run.stop_reason, ""),
             f"{run.seconds:.1f}", f"{run.tokens_per_second:,.0f}", f"{run.parameters:,}",
         ])  # fmt: skip
     return header, rows
+
+
+def distance_tables(results: CompareResults) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per task, a family x distance grid of the test metric (a tick where solved)."""
+    tables = []
+    distances = sorted(results.settings.distances)
+    for kind in results.settings.tasks:
+        by_key = {(run.family, run.distance): run for run in results.runs if run.task == kind}
+        if not by_key:
+            continue
+        metric = next(iter(by_key.values())).metric
+        chance = next(iter(by_key.values())).chance
+        header = [f"{kind}: test {metric} (chance {_format_value(metric, chance)})"] + [
+            f"d={distance}" for distance in distances
+        ]
+        rows = []
+        for family in results.settings.families:
+            cells = [FAMILY_LABEL[family]]
+            for distance in distances:
+                run = by_key.get((family, distance))
+                cells.append(
+                    "" if run is None
+                    else _format_value(metric, run.value) + (" ✓" if run.solved else "")
+                )  # fmt: skip
+            rows.append(cells)
+        tables.append((kind, header, rows))
+    return tables
 
 
 def findings(results: CompareResults) -> list[str]:
@@ -82,23 +111,37 @@ def _settings_text(results: CompareResults) -> str:
     thresholds = ", ".join(
         f"{kind} {'>=' if kind != 'adding' else '<'} {SOLVED[kind]}" for kind in s.tasks
     )
-    return (
-        f"Tasks {', '.join(s.tasks)} at distances {', '.join(map(str, s.distances))}; "
-        f"families {', '.join(FAMILY_LABEL[f] for f in s.families)}. Budget {s.steps} steps of "
-        f"batch {s.batch_size} (stopping early once validation reaches its target), evaluation "
-        f"every {s.eval_every} steps on {s.eval_examples} examples, seed {s.seed}, device "
-        f"{s.device}. Sizes matched to about {s.parameter_budget:,} parameters: {sizes}. "
-        f"Recurrent gate biases: {s.init} initialisation"
-        + (
-            " (Tallec and Ollivier, 2018: forget/update bias log(U(1, T-1)))"
-            if s.init == "chrono"
-            else ""
-        )  # fmt: skip
-        + f"; recurrent weights {s.recurrent_init}"
-        + (" (Saxe et al., 2014)" if s.recurrent_init == "orthogonal" else " (torch's default)")
-        + f". Solved means {thresholds}. Total time {results.seconds / 60:.1f} minutes; "
-        f"seqlab {results.seqlab_version}."
+    stopping = "stopping early once validation reaches its target"
+    if s.patience:
+        stopping += f" or after {s.patience} evaluations without a new best"
+    gates = f"{s.init} initialisation"
+    if s.init == "chrono":
+        gates += " (Tallec and Ollivier, 2018: forget/update bias log(U(1, T-1)))"
+    weights = s.recurrent_init + (
+        " (Saxe et al., 2014)" if s.recurrent_init == "orthogonal" else " (torch's default)"
     )
+    families = ", ".join(FAMILY_LABEL[family] for family in s.families)
+    sentences = [
+        f"Tasks {', '.join(s.tasks)} at distances {', '.join(map(str, s.distances))}; "
+        f"families {families}.",
+        f"Budget {s.steps} steps of batch {s.batch_size}, {stopping}; evaluation every "
+        f"{s.eval_every} steps on {s.eval_examples} examples; seed {s.seed}; device {s.device}.",
+        f"Sizes matched to about {s.parameter_budget:,} parameters: {sizes}.",
+        f"Recurrent gate biases: {gates}; recurrent weights {weights}.",
+        f"Solved means {thresholds}.",
+        f"Total time {results.seconds / 60:.1f} minutes; seqlab {results.seqlab_version}.",
+    ]
+    return " ".join(sentences)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    return (
+        "<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                  for row in rows)
+        + "</tbody></table><br>"
+    )  # fmt: skip
 
 
 def write_report(results: CompareResults, out_dir: Path) -> Path:
@@ -119,20 +162,23 @@ def write_report(results: CompareResults, out_dir: Path) -> Path:
     markdown = [
         "# seqlab compare: RNN vs LSTM vs GRU vs Transformer on long-range memory", "",
         _settings_text(results), "", "## Findings", "",
-        *(f"- {line}" for line in facts), "", "## Results", "",
-        _markdown_table(header, rows), "", f"Verdict rules: {VERDICT_RULES}", "",
+        *(f"- {line}" for line in facts), "", "## By distance (✓ solved)", "",
+    ]  # fmt: skip
+    for _, grid_header, grid_rows in distance_tables(results):
+        markdown += [_markdown_table(grid_header, grid_rows), ""]
+    markdown += [
+        "## Every run", "", _markdown_table(header, rows), "", f"Verdict rules: {VERDICT_RULES}",
+        "",
     ]  # fmt: skip
     for name, (title, _) in pictures.items():
         markdown += [f"## {title}", "", f"![{title}]({name})", ""]
     atomic_write_text(out_dir / "report.md", "\n".join(markdown))
 
-    table_html = (
-        "<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        + "</tr></thead><tbody>"
-        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                  for row in rows)
-        + "</tbody></table>"
-    )  # fmt: skip
+    grids_html = "".join(
+        _html_table(grid_header, grid_rows)
+        for _, grid_header, grid_rows in distance_tables(results)
+    )
+    table_html = _html_table(header, rows)
     figures_html = "".join(
         f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
         f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
@@ -147,7 +193,8 @@ def write_report(results: CompareResults, out_dir: Path) -> Path:
         "<h1>seqlab compare: RNN vs LSTM vs GRU vs Transformer on long-range memory</h1>"
         f"<p>{html.escape(_settings_text(results))}</p><h2>Findings</h2><ul>"
         + "".join(f"<li>{html.escape(line)}</li>" for line in facts)
-        + f"</ul><h2>Results</h2>{table_html}<p>Verdict rules: {html.escape(VERDICT_RULES)}</p>"
+        + f"</ul><h2>By distance (✓ solved)</h2>{grids_html}"
+        + f"<h2>Every run</h2>{table_html}<p>Verdict rules: {html.escape(VERDICT_RULES)}</p>"
         + figures_html + "</body></html>"
     )  # fmt: skip
     atomic_write_text(out_dir / "report.html", page)
