@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from seqlab import __version__
-from seqlab.commands import compare, demo, evaluate, train
+from seqlab.commands import compare, demo, evaluate, predict, stream, train
 from seqlab.errors import SeqlabError
 
 Command = Callable[[argparse.Namespace], int]
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seqlab {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (compare, train, evaluate, demo):
+    for module in (compare, train, evaluate, predict, stream, demo):
         module.register(subparsers)
     return parser
 
@@ -49,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise  # a developer asked for the traceback
         print(f"seqlab: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`seqlab eval DIR --json | head`): not an error of ours. Point
+        # stdout at /dev/null so Python's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("seqlab: interrupted", file=sys.stderr)
         return 130

@@ -208,9 +208,11 @@ def test_bad_values_name_the_key() -> None:
 
 
 def test_unavailable_and_unknown_tasks() -> None:
-    with pytest.raises(SeqlabError, match=r"task 'sentiment' is not available in this version"):
-        build_run_config("sentiment")
-    with pytest.raises(SeqlabError, match=r"unknown task 'sorting'; choose one of: memory"):
+    with pytest.raises(SeqlabError, match=r"task 'translation' is not available in this version"):
+        build_run_config("translation")
+    with pytest.raises(
+        SeqlabError, match=r"unknown task 'sorting'; choose one of: memory, sentiment"
+    ):
         build_run_config("sorting")
 
 

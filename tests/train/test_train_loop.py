@@ -310,6 +310,19 @@ def test_early_stopping_after_patience_and_best_checkpoint(tmp_path: Path) -> No
     assert torch.equal(flat_parameters(best), task.evaluated[1])  # weights after step 2
 
 
+def test_gains_below_min_delta_do_not_restart_patience(tmp_path: Path) -> None:
+    # 1.0 (best), 0.99 (best, but a gain of 0.01 <= 0.05: patience 1), 0.98 (same: patience 2)
+    # -> stop at step 3 with patience 2, and the best checkpoint is still the lowest loss.
+    task = RegressionTask(scripted_val=[1.0, 0.99, 0.98, 0.5, 0.4])
+    result = fit(
+        regression_model(), task,
+        config(steps=5, eval_every=1, early_stopping_patience=2, early_stopping_min_delta=0.05),
+        tmp_path, progress="quiet",
+    )  # fmt: skip
+    assert result.stop_reason == "early_stopping"
+    assert (result.steps, result.best_metric, result.best_step) == (3, 0.98, 3)
+
+
 @pytest.mark.parametrize(
     ("mode", "monitor", "stop_at", "expected_steps"),
     [("min", "loss", 0.5, 2), ("min", "loss", 0.45, 6), ("max", "accuracy", -0.7, 2)],

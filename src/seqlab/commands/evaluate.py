@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model_dir", type=Path, metavar="DIR", help="a model directory")
     parser.add_argument("--split", default="test", help="which split (default: test)")
+    parser.add_argument(
+        "--data", type=Path, help="evaluate on this labelled file instead (as that split)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(command=run)
 
@@ -29,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.tasks.runner import evaluate_split, load_trained
 
     task, model, config = load_trained(args.model_dir)
-    metrics = evaluate_split(task, model, args.split)
+    if args.data is not None:
+        task = task.with_eval_file(args.data, split=args.split)
+    metrics = evaluate_split(task, model, args.split, detail=True)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
@@ -37,7 +42,16 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title=f"{args.model_dir}: {config['task']} / {family}, split {args.split}")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    details = {}
     for name, value in metrics.items():
-        table.add_row(name, f"{value:.4f}")
-    Console().print(table)
+        if isinstance(value, float):
+            table.add_row(name, f"{value:.4f}")
+        elif isinstance(value, int):
+            table.add_row(name, str(value))
+        else:
+            details[name] = value
+    console = Console()
+    console.print(table)
+    for name, value in details.items():
+        console.print(f"{name}: {json.dumps(value)}")
     return 0

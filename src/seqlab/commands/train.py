@@ -10,11 +10,9 @@ from seqlab.commands.options import add_progress_options, progress_kind
 from seqlab.errors import SeqlabError
 from seqlab.tasks import available_tasks, task_class
 
-# Options some tasks add to `seqlab train TASK`, mapped to the config keys they set.
-_MEMORY_OPTIONS = {
-    "kind": ("data", "kind", "which problem: recall, adding or copy (default: recall)"),
-    "distance": ("data", "distance", "steps between the information and the answer"),
-}
+# Options every task has, mapped to the config keys they set.
+_COMMON_OPTIONS = {"seed": ("train", "seed"), "steps": ("train", "steps"),
+                   "device": ("train", "device")}  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,22 +63,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         task_parser.add_argument(
             "--device", choices=("auto", "cpu", "cuda"), help="where to train (train.device)"
         )
-        if name == "memory":
-            task_parser.add_argument("--kind", choices=("recall", "adding", "copy"),
-                                     help=_MEMORY_OPTIONS["kind"][2])  # fmt: skip
-            task_parser.add_argument("--distance", type=int, help=_MEMORY_OPTIONS["distance"][2])
+        for flag, section, key, keywords in cls.cli_options():
+            task_parser.add_argument(flag, dest=f"option:{section}.{key}", **keywords)
         add_progress_options(task_parser)
         task_parser.set_defaults(command=run)
 
 
 def _command_line_layer(args: argparse.Namespace) -> dict[str, Any]:
     layer: dict[str, dict[str, Any]] = {}
-    options = {"seed": ("train", "seed"), "steps": ("train", "steps"),
-               "device": ("train", "device")}  # fmt: skip
-    options.update({key: value[:2] for key, value in _MEMORY_OPTIONS.items()})
-    for option, (section, key) in options.items():
+    for option, (section, key) in _COMMON_OPTIONS.items():
         value = getattr(args, option, None)
         if value is not None:
+            layer.setdefault(section, {})[key] = value
+    for name, value in vars(args).items():
+        if name.startswith("option:") and value is not None:
+            section, key = name.removeprefix("option:").split(".", 1)
             layer.setdefault(section, {})[key] = value
     return layer
 
@@ -124,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, quiet=args.quiet)
     console.print_json(data=run_config_to_dict(run_config))
     trained = train_run(run_config, out, resume=args.resume, progress=progress_kind(args))
-    shown = ", ".join(f"{name} {value:.4g}" for name, value in trained.metrics.items())
+    shown = ", ".join(
+        f"{name} {value:.4g}" for name, value in trained.metrics.items() if isinstance(value, float)
+    )
     console.print(f"[bold]{out}[/bold]: test {shown}")
     return 0

@@ -36,7 +36,9 @@ class RecurrentBackbone(nn.Module):
             input_size,
             config.hidden_size,
             num_layers=config.num_layers,
-            dropout=config.dropout,
+            # torch's dropout sits between layers; with one layer the config's dropout is used by
+            # the task's head instead, so passing it here would only warn.
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
             bidirectional=config.bidirectional,
             impl=config.impl,
             **extra,
@@ -77,7 +79,9 @@ class TransformerBackbone(nn.Module):
             num_heads=config.num_heads,
             num_layers=config.num_layers,
             dim_feedforward=config.dim_feedforward,
-            dropout=config.dropout,
+            # torch's dropout sits between layers; with one layer the config's dropout is used by
+            # the task's head instead, so passing it here would only warn.
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
             activation=config.activation,
             norm_first=config.norm_first,
             impl=config.impl,

@@ -28,6 +28,10 @@ class RecurrentConfig:
     torch's uniform ±1/sqrt(hidden_size) for every bias (and weight_hh too when recurrent_init is
     "uniform").
 
+    embed_dim: width of the token embeddings feeding the first layer (None: hidden_size).
+    pooling: how a classifier turns the sequence into one vector: "last" (the top layer's final
+    state, both directions for a bidirectional layer), "mean" or "max" over real steps.
+
     recurrent_init: "orthogonal" (Saxe et al., 2014, "Exact solutions to the nonlinear dynamics of
     learning in deep linear neural networks"; the Keras default) makes each gate's H x H block of
     weight_hh an orthogonal matrix, so the recurrence starts with every singular value 1 and
@@ -45,6 +49,8 @@ class RecurrentConfig:
     init: Literal["chrono", "forget-bias-1", "standard"] = "chrono"
     recurrent_init: Literal["orthogonal", "uniform"] = "orthogonal"
     chrono_max_steps: int | None = None
+    embed_dim: int | None = None
+    pooling: Literal["last", "mean", "max"] = "last"
     impl: Literal["fused", "reference"] = "fused"
 
     def __post_init__(self) -> None:
@@ -66,7 +72,11 @@ class RecurrentConfig:
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """A Transformer stack (the paper's base model by default)."""
+    """A Transformer stack (the paper's base model by default).
+
+    pooling: how a classifier turns the sequence into one vector: "cls" (the output at a [CLS]
+    token the task puts first, as BERT does) or "mean" over real tokens.
+    """
 
     family: Literal["transformer"] = "transformer"
     d_model: int = 512
@@ -78,6 +88,7 @@ class TransformerConfig:
     norm_first: bool = False
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"
     max_len: int = 4096
+    pooling: Literal["cls", "mean"] = "cls"
     impl: Literal["fused", "reference"] = "fused"
 
     def __post_init__(self) -> None:
@@ -88,4 +99,24 @@ class TransformerConfig:
             )
 
 
-ModelConfig = RecurrentConfig | TransformerConfig
+@dataclass(frozen=True)
+class PretrainedConfig:
+    """A pretrained encoder fine-tuned under a classification head.
+
+    family "minilm": all-MiniLM-L6-v2 (6 BERT layers, 384 wide) loaded into seqlab's own encoder
+    blocks from the ``seqlab[pretrained]`` extra (seqlab.models.pretrained). Its architecture
+    comes from the checkpoint, not from this config. pooling: "mean" over real tokens (how its
+    sentence embeddings were trained) or "cls". dropout: the head's (the encoder keeps BERT's 0.1).
+    """
+
+    family: Literal["minilm"] = "minilm"
+    pooling: Literal["mean", "cls"] = "mean"
+    dropout: float = 0.1
+    impl: Literal["fused", "reference"] = "fused"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout ({self.dropout}) must be in [0, 1)")
+
+
+ModelConfig = RecurrentConfig | TransformerConfig | PretrainedConfig

@@ -31,7 +31,11 @@ class MemoryModel(nn.Module):
     ) -> None:
         """vocab_size > 0: inputs are symbol ids; else inputs carry ``input_features`` values."""
         super().__init__()
-        width = config.hidden_size if isinstance(config, RecurrentConfig) else config.d_model
+        width = (
+            (config.embed_dim or config.hidden_size)
+            if isinstance(config, RecurrentConfig)
+            else config.d_model
+        )
         if vocab_size > 0:
             self.input_encoder: nn.Module = nn.Embedding(vocab_size, width)
         else:

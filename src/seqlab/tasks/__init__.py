@@ -13,7 +13,7 @@ from seqlab.errors import SeqlabError
 TASK_NAMES: tuple[str, ...] = ("memory", "sentiment", "translation", "forecasting", "lm")
 
 # Workloads that exist so far; the others are named in TASK_NAMES and arrive with their modules.
-_TASK_MODULES = {"memory": "seqlab.tasks.memory"}
+_TASK_MODULES = {"memory": "seqlab.tasks.memory", "sentiment": "seqlab.tasks.sentiment"}
 
 
 def task_class(name: str) -> type:

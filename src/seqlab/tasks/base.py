@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from torch import nn
 
+from seqlab.errors import SeqlabError
 from seqlab.models.config import ModelConfig
 from seqlab.train import StepLoss, TrainConfig
 
@@ -72,6 +73,20 @@ class Task(ABC):
     def family_defaults(cls, family: str) -> dict[str, Any]:
         """Partial config applied when ``family`` is chosen (before presets and overrides)."""
         return {}
+
+    @classmethod
+    def cli_options(cls) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """Options this task adds to ``seqlab train TASK``: (flag, section, key, argparse
+        keyword arguments); each sets config key ``section.key``."""
+        return []
+
+    def report(self, model: nn.Module, split: str) -> dict[str, Any]:
+        """What ``seqlab eval`` prints: the metrics, plus any detail nested under further keys."""
+        return dict(self.evaluate(model, split))
+
+    def with_eval_file(self, path: Path, *, split: str) -> Task:
+        """This task evaluating ``split`` on the user's file ``path`` instead."""
+        raise SeqlabError(f"task '{self.name}' generates its data; it takes no --data file")
 
     def artifacts(self) -> dict[str, Any]:
         """Extra facts to save in config.json beside the run config (labels, scaler statistics)."""

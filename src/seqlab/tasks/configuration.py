@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from seqlab import __version__
-from seqlab.models.config import FAMILIES, RecurrentConfig, TransformerConfig
+from seqlab.models.config import FAMILIES, PretrainedConfig, RecurrentConfig, TransformerConfig
 from seqlab.tasks import task_class
 from seqlab.tasks.base import RunConfig
 from seqlab.train import TrainConfig
@@ -25,9 +25,12 @@ SECTIONS = ("data", "model", "train")
 def model_config_class(family: str) -> type:
     if family == "transformer":
         return TransformerConfig
+    if family == "minilm":
+        return PretrainedConfig
     if family in FAMILIES:
         return RecurrentConfig
-    raise ConfigError(f"model family '{family}' is unknown; choose one of {', '.join(FAMILIES)}")
+    known = ", ".join((*FAMILIES, "minilm"))
+    raise ConfigError(f"model family '{family}' is unknown; choose one of {known}")
 
 
 def _deep_merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:

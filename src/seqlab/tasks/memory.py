@@ -60,6 +60,8 @@ class MemoryDataConfig:
 
 
 class MemoryTask(Task):
+    """remember across a distance: recall, adding and copy problems"""
+
     name = "memory"
     data_config_class = MemoryDataConfig
     default_family = "lstm"
@@ -205,6 +207,15 @@ class MemoryTask(Task):
         if family == "transformer":
             return {"train": {**train, "lr": 1e-3, "grad_clip": 1.0}}
         return {"train": {**train, "lr": 1e-3 if family == "rnn" else 3e-3, "grad_clip": 5.0}}
+
+    @classmethod
+    def cli_options(cls) -> list[tuple[str, str, str, dict[str, Any]]]:
+        return [
+            ("--kind", "data", "kind", {"choices": ("recall", "adding", "copy"),
+                                        "help": "which problem (default: recall)"}),
+            ("--distance", "data", "distance",
+             {"type": int, "help": "steps between the information and the answer"}),
+        ]  # fmt: skip
 
     @classmethod
     def load_predictor(cls, model_dir: Path) -> MemoryPredictor:

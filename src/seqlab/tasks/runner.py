@@ -45,12 +45,15 @@ def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
 
 
-def evaluate_split(task: Task, model: nn.Module, split: str) -> dict[str, float]:
+def evaluate_split(
+    task: Task, model: nn.Module, split: str, *, detail: bool = False
+) -> dict[str, Any]:
+    """The task's metrics on ``split`` in eval mode; with ``detail``, its full report."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            return task.evaluate(model, split)
+            return task.report(model, split) if detail else task.evaluate(model, split)
     finally:
         model.train(was_training)
 
@@ -86,7 +89,7 @@ def train_run(
         model, task, run.train, out, monitor=monitor, mode=mode, resume=resume, progress=progress
     )
     load_best_weights(model, out)
-    metrics = evaluate_split(task, model, final_split)
+    metrics = evaluate_split(task, model, final_split, detail=True)
     weights = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     save_safetensors_atomic(
         # One metadata key: safetensors writes several in a varying order, and the same weights

@@ -47,6 +47,7 @@ class TrainConfig:
     grad_accum_steps: int = 1
     eval_every: int = 1000
     early_stopping_patience: int | None = None
+    early_stopping_min_delta: float = 0.0
     stop_at: float | None = None
     max_seconds: float | None = None
     seed: int = 0
@@ -91,6 +92,7 @@ class TrainConfig:
         _positive_int("eval_every", self.eval_every)
         if self.early_stopping_patience is not None:
             _positive_int("early_stopping_patience", self.early_stopping_patience)
+        _number("early_stopping_min_delta", self.early_stopping_min_delta, minimum=0.0)
         if self.stop_at is not None and not math.isfinite(self.stop_at):
             raise ConfigError(f"stop_at ({self.stop_at}) must be a finite number or null")
         if self.max_seconds is not None:

@@ -68,6 +68,7 @@ EVAL_SPLIT = "val"
 # Settings that may change on resume without breaking "resumed == uninterrupted".
 _RESUME_SAFE = frozenset(
     {"steps", "max_seconds", "eval_every", "log_every", "early_stopping_patience", "stop_at",
+     "early_stopping_min_delta",
      "keep_checkpoints", "max_nonfinite_steps", "device"}
 )  # fmt: skip
 
@@ -450,7 +451,12 @@ def fit(
         run.last_eval_step = run.step
         value = metrics[monitor]
         if _improved(value, run.best_metric, mode):
-            run.best_metric, run.best_step, run.evals_without_improvement = value, run.step, 0
+            # Patience restarts only for a gain larger than min_delta, so evaluation noise that
+            # nudges the best up by a hair does not keep a run that has stopped learning alive.
+            gain = math.inf if run.best_metric is None else abs(value - run.best_metric)
+            significant = gain > config.early_stopping_min_delta
+            run.best_metric, run.best_step = value, run.step
+            run.evals_without_improvement = 0 if significant else run.evals_without_improvement + 1
             save_weights_checkpoint(best_dir, model=model, progress=run.to_json())
         else:
             run.evals_without_improvement += 1

@@ -1,0 +1,75 @@
+"""Predicting sentiment with a trained model directory: labels and confidence scores.
+
+The output of ``predict`` follows the Azure AI Language sentiment API's document shape: a
+document label (``sentiment``) and ``confidenceScores`` with one probability per label (our
+labels are the model's own, e.g. negative/positive for SST-2), so code written against that
+API reads it unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqlab.data.batching import pad_batch
+from seqlab.infer import Predictor
+from seqlab.infer.streaming import ClassifierStream
+from seqlab.tasks.runner import load_trained
+
+
+class SentimentPredictor(Predictor):
+    @classmethod
+    def from_dir(cls, model_dir: Path) -> SentimentPredictor:
+        task, model, config = load_trained(model_dir)
+        predictor = cls(model=model, config=config, model_dir=model_dir)
+        predictor.task_object = task
+        return predictor
+
+    @property
+    def labels(self) -> list[str]:
+        return self.task_object.labels.to_list()
+
+    @torch.no_grad()
+    def probabilities(self, texts: list[str]) -> torch.Tensor:
+        """(N, C) class probabilities, in the order of ``labels``."""
+        if isinstance(texts, str):
+            raise TypeError("predict takes a list of texts; wrap a single text in a list")
+        empty = [index for index, text in enumerate(texts) if not text.strip()]
+        if empty:
+            raise ValueError(f"text {empty[0]} is empty; give each text at least one word")
+        ids, _ = self.task_object.encode(list(texts))
+        batch = pad_batch(ids, pad_id=self.task_object.encoder.pad_id)
+        logits = self.model(batch.ids.to(self.device), batch.lengths.to(self.device))  # (N, C)
+        return torch.softmax(logits.float(), dim=-1).cpu()
+
+    def stream(self) -> ClassifierStream:
+        """A stream: ``push(text) -> StreamResult`` after each piece of text, ``reset()``."""
+        task = self.task_object
+        cls_prefix = [task.encoder.cls_id] if task.adds_cls else []
+
+        def tokenize(text: str) -> list[int]:
+            ids = task.encoder.tokenizer.encode(text, add_special_tokens=False).ids
+            return cls_prefix + ids if ids else []
+
+        return ClassifierStream(
+            model=self.model,
+            tokenize=tokenize,
+            labels=self.labels,
+            max_length=task.data.max_length,
+            classify_text=lambda text: self.probabilities([text])[0],
+        )
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        """One result per text: ``{"id", "sentiment", "confidenceScores": {label: p}}``."""
+        probabilities = self.probabilities(texts)
+        labels = self.labels
+        results = []
+        for index, row in enumerate(probabilities.tolist()):
+            best = max(range(len(labels)), key=row.__getitem__)
+            scores = {label: round(p, 6) for label, p in zip(labels, row, strict=True)}
+            results.append(
+                {"id": str(index), "sentiment": labels[best], "confidenceScores": scores}
+            )
+        return results
