@@ -350,6 +350,32 @@ class TransformerDecoderLayer(_FeedForward, _ImplSwitch, nn.Module):
         return DecoderLayerOutput(x, self_attn.weights, cross_attn.weights)
 
 
+def _build_stack(
+    layer_class: type[TransformerEncoderLayer] | type[TransformerDecoderLayer],
+    *,
+    num_layers: int,
+    d_model: int,
+    num_heads: int,
+    dim_feedforward: int,
+    dropout: float,
+    activation: str,
+    norm_first: bool,
+    layer_norm_eps: float,
+    bias: bool,
+    impl: str,
+    final_norm: bool | None,
+) -> tuple[list[nn.Module], nn.Module | None]:
+    """num_layers layers of one shape, and the stack's final LayerNorm (None when unused)."""
+    layers = [
+        layer_class(d_model, num_heads, dim_feedforward, dropout, activation=activation,
+                    norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias, impl=impl)
+        for _ in range(num_layers)
+    ]  # fmt: skip
+    use_norm = norm_first if final_norm is None else final_norm
+    norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if use_norm else None
+    return layers, norm
+
+
 def _final_norm_from_torch(norm: nn.Module | None) -> nn.Module | None:
     return None if norm is None else copy.deepcopy(norm)
 
@@ -388,22 +414,12 @@ class TransformerEncoder(_ImplSwitch, nn.Module):
     ) -> TransformerEncoder:
         """num_layers identical-shaped layers; final_norm defaults to norm_first, since a pre-norm
         stack's output is otherwise never normalised."""
-        layers = [
-            TransformerEncoderLayer(
-                d_model,
-                num_heads,
-                dim_feedforward,
-                dropout,
-                activation=activation,
-                norm_first=norm_first,
-                layer_norm_eps=layer_norm_eps,
-                bias=bias,
-                impl=impl,
-            )
-            for _ in range(num_layers)
-        ]
-        use_norm = norm_first if final_norm is None else final_norm
-        norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if use_norm else None
+        layers, norm = _build_stack(
+            TransformerEncoderLayer, num_layers=num_layers, d_model=d_model, num_heads=num_heads,
+            dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+            norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias, impl=impl,
+            final_norm=final_norm,
+        )  # fmt: skip
         return cls(layers, final_norm=norm)
 
     @classmethod
@@ -479,22 +495,12 @@ class TransformerDecoder(_ImplSwitch, nn.Module):
         final_norm: bool | None = None,
     ) -> TransformerDecoder:
         """num_layers identical-shaped layers; final_norm defaults to norm_first."""
-        layers = [
-            TransformerDecoderLayer(
-                d_model,
-                num_heads,
-                dim_feedforward,
-                dropout,
-                activation=activation,
-                norm_first=norm_first,
-                layer_norm_eps=layer_norm_eps,
-                bias=bias,
-                impl=impl,
-            )
-            for _ in range(num_layers)
-        ]
-        use_norm = norm_first if final_norm is None else final_norm
-        norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if use_norm else None
+        layers, norm = _build_stack(
+            TransformerDecoderLayer, num_layers=num_layers, d_model=d_model, num_heads=num_heads,
+            dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+            norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias, impl=impl,
+            final_norm=final_norm,
+        )  # fmt: skip
         return cls(layers, final_norm=norm)
 
     @classmethod
