@@ -51,6 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("orthogonal", "uniform"),
         help="recurrent weight matrices of every recurrent family (default orthogonal)",
     )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        help="stop a run after this many evaluations without progress (default: off)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, help="training runs at a time, one thread each (default 2)"
+    )
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where to train (default cpu)")
     parser.add_argument("--out", type=Path, default=Path("reports/compare"),
@@ -78,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         parameter_budget=args.parameter_budget,
         init=args.init,
         recurrent_init=args.recurrent_init,
+        patience=args.patience,
+        jobs=args.jobs,
         seed=args.seed,
         device=args.device,
     )

@@ -125,7 +125,8 @@ def _settings_text(results: CompareResults) -> str:
         f"Tasks {', '.join(s.tasks)} at distances {', '.join(map(str, s.distances))}; "
         f"families {families}.",
         f"Budget {s.steps} steps of batch {s.batch_size}, {stopping}; evaluation every "
-        f"{s.eval_every} steps on {s.eval_examples} examples; seed {s.seed}; device {s.device}.",
+        f"{s.eval_every} steps on {s.eval_examples} examples; seed {s.seed}; device {s.device}; "
+        f"{s.jobs} run(s) at a time, one thread each when more than one.",
         f"Sizes matched to about {s.parameter_budget:,} parameters: {sizes}.",
         f"Recurrent gate biases: {gates}; recurrent weights {weights}.",
         f"Solved means {thresholds}.",
