@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "comparable parameter counts and the same step budget, and report where each stops "
             "learning, how fast each trains, and how gradients fade with distance: a table on "
             "the terminal and a report folder (report.md, self-contained report.html, figures, "
-            "results.json). Defaults take about 20 minutes on a 2-core CPU; --quick about 3."
+            "results.json). Defaults take about 15 minutes on a 2-core CPU; --quick about 1."
         ),
     )
     parser.add_argument("--quick", action="store_true",
