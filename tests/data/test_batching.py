@@ -26,15 +26,6 @@ from seqlab.errors import SeqlabError
 PAD = 0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and far faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _skewed(count: int, *, seed: int = 0) -> list[list[int]]:
     """Many short sequences and a long tail (log-normal lengths, 1..200), like real sentences."""
     rng = np.random.default_rng(seed)

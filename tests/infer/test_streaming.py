@@ -67,14 +67,6 @@ MODELS = {
 INCREMENTAL = {"lstm-last", "gru-mean", "rnn-max"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def reviews_csv(tmp_path_factory) -> Path:
     return _write_reviews(tmp_path_factory.mktemp("stream-data") / "reviews.csv")

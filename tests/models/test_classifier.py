@@ -16,14 +16,6 @@ from seqlab.models.config import RecurrentConfig, TransformerConfig
 VOCAB, CLASSES, PAD = 30, 3, 0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _build(config) -> SequenceClassifier:
     model = SequenceClassifier(
         config=config,

@@ -21,16 +21,6 @@ from seqlab.models.config import RecurrentConfig, TransformerConfig
 from seqlab.models.init import initialise_gate_biases, initialise_recurrent_weights
 from seqlab.models.memory import MemoryModel
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and far faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 HIDDEN = 64
 
 

@@ -20,16 +20,6 @@ from seqlab.tasks.base import RunConfig
 from seqlab.tasks.memory import MemoryDataConfig, MemoryPredictor, MemoryTask
 from seqlab.train import TrainConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and far faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 ALPHABET, STRING = 5, 3
 
 

@@ -44,14 +44,6 @@ TRAIN_SETTINGS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _rows(count: int, *, seed: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     rows = []

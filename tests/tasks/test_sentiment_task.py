@@ -35,14 +35,6 @@ ADJECTIVES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def reviews(count: int, *, seed: int = 0) -> list[tuple[str, str]]:
     """``count`` distinct (text, label) rows, alternating negative/positive."""
     rng = random.Random(seed)

@@ -22,16 +22,6 @@ from seqlab import cli
 from seqlab.tasks.configuration import run_config_from_dict
 from seqlab.tasks.memory import MemoryPredictor, MemoryTask
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and far faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY_SETTINGS = (
     "data.distance=5",
     "data.eval_examples=64",
