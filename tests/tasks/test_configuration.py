@@ -79,6 +79,24 @@ def test_preset_applies_its_sizes_per_family(family: str) -> None:
     assert run.train.lr == MemoryTask.family_defaults(family)["train"]["lr"]
 
 
+def test_preset_train_section_per_family() -> None:
+    """Sentiment's cpu-small gives the fine-tuned encoder its own budget; the others keep the
+    shared train section."""
+    from seqlab.tasks.sentiment import SentimentTask
+
+    preset = SentimentTask.presets()["cpu-small"]
+    minilm = build_run_config("sentiment", family="minilm", preset="cpu-small")
+    for key, value in preset["train_by_family"]["minilm"].items():
+        assert getattr(minilm.train, key) == value, key
+    assert minilm.train.lr == SentimentTask.family_defaults("minilm")["train"]["lr"]
+    lstm = build_run_config("sentiment", family="lstm", preset="cpu-small")
+    assert (lstm.train.steps, lstm.train.batch_size) == (
+        preset["train"]["steps"],
+        preset["train"]["batch_size"],
+    ) != (minilm.train.steps, minilm.train.batch_size)
+    assert lstm.train.max_seconds is None
+
+
 def test_set_overrides_the_preset() -> None:
     run = build_run_config(
         "memory",

@@ -64,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--device", choices=("auto", "cpu", "cuda"), help="where to train (train.device)"
         )
         for flag, section, key, keywords in cls.cli_options():
+            if keywords.get("action") is None:
+                # The dest encodes the config key; show the flag's own name in --help instead.
+                keywords = {"metavar": flag.lstrip("-").replace("-", "_").upper(), **keywords}
             task_parser.add_argument(flag, dest=f"option:{section}.{key}", **keywords)
         add_progress_options(task_parser)
         task_parser.set_defaults(command=run)

@@ -7,9 +7,11 @@ so every update re-encodes the prefix: O(n) per token (O(n^2) attention inside t
 Both report their measured cost per token.
 
 Tokenisation stays exact: text is committed only up to its last whitespace, so the committed
-tokens are always a prefix of the whole text's tokens (WordPiece and BPE split words
-independently); the unfinished last word is run on a copy of the state and never committed. The
-result after every push therefore equals classifying the whole text so far.
+tokens are always a prefix of the whole text's tokens (the normaliser works per character, and
+the pre-tokeniser splits at whitespace and punctuation before WordPiece or BPE split each word on
+its own). Each push therefore tokenises only the newly committed words and the unfinished last
+word, never the committed prefix; the unfinished word is run on a copy of the state and never
+committed. The result after every push equals classifying the whole text so far.
 """
 
 from __future__ import annotations
@@ -59,21 +61,27 @@ class ClassifierStream:
         labels: list[str],
         max_length: int,
         classify_text: Any,
+        prefix_ids: list[int] | None = None,
     ) -> None:
         self.model = model.eval()
-        self.tokenize = tokenize  # text -> list of ids (no truncation)
+        self.tokenize = tokenize  # text -> list of ids (no special tokens, no truncation)
+        self.prefix_ids = list(prefix_ids or [])  # e.g. [CLS], put before the first token
         self.labels = labels
         self.max_length = max_length
         self.classify_text = classify_text  # text -> (C,) probabilities, the re-encoding path
         self.incremental = bool(getattr(model, "streams_incrementally", False))
+        self.device = next(model.parameters()).device
         self.reset()
 
     def reset(self) -> None:
         self.text = ""
-        self._committed_text = ""
+        self._committed_chars = 0  # self.text[:_committed_chars] is in the carried state
         self._committed_ids: list[int] = []
         self._state = self.model.start_stream() if self.incremental else None
         self._last_count = 0
+
+    def _with_prefix(self, ids: list[int]) -> list[int]:
+        return self.prefix_ids + ids if ids else []
 
     @torch.no_grad()
     def push(self, text: str) -> StreamResult:
@@ -83,7 +91,7 @@ class ClassifierStream:
             probabilities, count = self._incremental()
             mode = "incremental"
         else:
-            ids = self.tokenize(self.text)[: self.max_length]
+            ids = self._with_prefix(self.tokenize(self.text))[: self.max_length]
             count = len(ids)
             probabilities = self.classify_text(self.text) if ids else None
             mode = "re-encode"
@@ -97,23 +105,27 @@ class ClassifierStream:
         label = max(scores, key=scores.__getitem__)
         return StreamResult(self.text, count, label, scores, mode, new_tokens, seconds)
 
+    def _step(self, ids: list[int], state: Any) -> Any:
+        return self.model.stream_step(torch.tensor([ids], device=self.device), state)  # (1, k)
+
     def _incremental(self) -> tuple[torch.Tensor | None, int]:
-        device = next(self.model.parameters()).device
-        boundary = max(self.text.rfind(" "), self.text.rfind("\n"), self.text.rfind("\t"))
-        committed_text = self.text[: boundary + 1]
-        if committed_text != self._committed_text:
-            ids = self.tokenize(committed_text)[: self.max_length]
-            fresh = ids[len(self._committed_ids) :]
+        boundary = max(self.text.rfind(" "), self.text.rfind("\n"), self.text.rfind("\t")) + 1
+        if boundary > self._committed_chars:
+            fresh = self.tokenize(self.text[self._committed_chars : boundary])
+            if not self._committed_ids:
+                fresh = self._with_prefix(fresh)
+            fresh = fresh[: max(0, self.max_length - len(self._committed_ids))]
             if fresh:
-                chunk = torch.tensor([fresh], device=device)  # (1, k)
-                self._state = self.model.stream_step(chunk, self._state)
-            self._committed_ids, self._committed_text = ids, committed_text
-        all_ids = self.tokenize(self.text)[: self.max_length]
-        tentative = all_ids[len(self._committed_ids) :]
-        state = self._state
-        if tentative:
-            state = self.model.stream_step(torch.tensor([tentative], device=device), state)
-        if not all_ids:
+                self._state = self._step(fresh, self._state)
+                self._committed_ids = self._committed_ids + fresh
+            self._committed_chars = boundary
+        tentative = self.tokenize(self.text[boundary:])
+        if not self._committed_ids:
+            tentative = self._with_prefix(tentative)
+        tentative = tentative[: max(0, self.max_length - len(self._committed_ids))]
+        state = self._step(tentative, self._state) if tentative else self._state
+        count = len(self._committed_ids) + len(tentative)
+        if count == 0:
             return None, 0
         logits = self.model.stream_logits(state)  # (1, C)
-        return torch.softmax(logits.float(), dim=-1)[0].cpu(), len(all_ids)
+        return torch.softmax(logits.float(), dim=-1)[0].cpu(), count

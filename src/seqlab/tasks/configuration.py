@@ -132,11 +132,13 @@ def build_run_config(
 
 
 def _preset_for_family(preset: Mapping[str, Any], family: str) -> dict[str, Any]:
-    """A preset may hold per-family model sections under ``model_by_family``."""
-    layer = {key: value for key, value in preset.items() if key != "model_by_family"}
-    by_family = preset.get("model_by_family", {})
-    if family in by_family:
-        layer = _deep_merge(layer, {"model": by_family[family]})
+    """A preset may hold per-family sections: ``model_by_family`` and ``train_by_family`` map a
+    family to the values of that section which apply to it alone."""
+    suffix = "_by_family"
+    layer = {key: value for key, value in preset.items() if not key.endswith(suffix)}
+    for key, by_family in preset.items():
+        if key.endswith(suffix) and family in by_family:
+            layer = _deep_merge(layer, {key.removesuffix(suffix): by_family[family]})
     return layer
 
 

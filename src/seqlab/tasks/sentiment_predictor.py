@@ -47,15 +47,14 @@ class SentimentPredictor(Predictor):
     def stream(self) -> ClassifierStream:
         """A stream: ``push(text) -> StreamResult`` after each piece of text, ``reset()``."""
         task = self.task_object
-        cls_prefix = [task.encoder.cls_id] if task.adds_cls else []
 
         def tokenize(text: str) -> list[int]:
-            ids = task.encoder.tokenizer.encode(text, add_special_tokens=False).ids
-            return cls_prefix + ids if ids else []
+            return task.encoder.tokenizer.encode(text, add_special_tokens=False).ids
 
         return ClassifierStream(
             model=self.model,
             tokenize=tokenize,
+            prefix_ids=[task.encoder.cls_id] if task.adds_cls else [],
             labels=self.labels,
             max_length=task.data.max_length,
             classify_text=lambda text: self.probabilities([text])[0],

