@@ -1,0 +1,604 @@
+"""Time series from a CSV file: one timestamp column and numeric columns, checked and repaired.
+
+References: RFC 4180 (CSV) as read by Python's ``csv`` module; the ETT data sets of Zhou et al.,
+2021, "Informer: Beyond Efficient Transformer for Long Sequence Time-Series Forecasting"
+(``date`` column, target ``OT``, and the ``features`` modes ``S`` (univariate), ``M``
+(multivariate) and ``MS`` (multivariate inputs, univariate target)); pandas' offset aliases for
+the frequency.
+
+How a file is read (:func:`read_series`):
+
+- the header names the columns; the timestamp column is ``timestamp_column`` or, when that is None,
+  the first of :data:`TIMESTAMP_COLUMN_CANDIDATES` the header has (any letter case);
+- ``features="S"`` keeps only the target; ``"M"`` and ``"MS"`` keep the ``inputs`` (None: every
+  other numeric column, in file order) and the target. ``"MS"`` reads the same columns as ``"M"``:
+  whether the model forecasts the target alone is decided by the windows
+  (:class:`seqlab.data.windows.WindowDataset`, ``target_only``). The target is always the last
+  column, so a model finds it at index -1 whatever the mode;
+- line numbers count physical lines of the file (the header is line 1, the first data row line 2);
+  blank lines are passed over (they carry no data) but still counted;
+- errors are :class:`SeqlabError` with one line naming the file, the line and the column: a cell
+  that is not a number, a timestamp that does not parse, timestamps that do not strictly increase,
+  steps that are not whole multiples of the series' step. These are never guessed at;
+- timestamps keep their time zone; when their UTC offsets differ (a local clock across daylight
+  saving changes) they are converted to UTC, where the steps are even again;
+- two faults are repaired, because real sensor exports have them and a forecaster needs a regular
+  grid without holes: missing rows (gaps in the regular frequency, the most common step between
+  rows) are inserted, and missing cells (empty, ``NaN``, ``NA``, ``null``) in the chosen columns
+  are filled, both by the ``fill`` policy, and :class:`SeriesReport` says what was done, how often
+  and where first. With ``strict=True`` either fault is an error naming its line instead.
+
+Fill policies, per column, over the regular grid:
+
+- ``"interpolate"``: linear interpolation in time between the nearest known values on each side;
+- ``"ffill"``: the last known value carried forward.
+
+Cells before a column's first known value take that value under both policies: there is nothing
+earlier to interpolate from or carry. A column with no known value at all is an error.
+
+Known limit: the frequency is a fixed step (a Timedelta). Series on calendar steps (months,
+business days) are accepted only without gaps, when ``pandas.infer_freq`` recognises them; with
+gaps they are refused with the line of the first uneven step. A gap that would insert more rows
+than the file holds is refused too: it is far more often a mistyped timestamp than real data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from seqlab.errors import SeqlabError
+
+__all__ = [
+    "FEATURE_MODES",
+    "FILL_POLICIES",
+    "TIMESTAMP_COLUMN_CANDIDATES",
+    "FeatureMode",
+    "FillPolicy",
+    "SeriesFrame",
+    "SeriesReport",
+    "read_series",
+]
+
+FeatureMode = Literal["S", "M", "MS"]
+FillPolicy = Literal["interpolate", "ffill"]
+
+FEATURE_MODES: tuple[str, ...] = ("S", "M", "MS")
+FILL_POLICIES: tuple[str, ...] = ("interpolate", "ffill")
+TIMESTAMP_COLUMN_CANDIDATES: tuple[str, ...] = ("date", "timestamp", "time", "datetime")
+
+# Cell texts (after stripping, any letter case) that mean "no value here" rather than a typo.
+_MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none"})
+
+_FILL_WORDS = {
+    "interpolate": "linear interpolation in time",
+    "ffill": "carrying the last value forward",
+}
+
+
+@dataclass(frozen=True)
+class SeriesReport:
+    """What :func:`read_series` repaired, with counts and where each fault first occurred.
+
+    rows_read: data rows in the file. rows: rows of the result (rows_read + rows_inserted).
+    gaps: runs of missing time steps; rows_inserted: missing steps inserted in all of them.
+    first_gap: (timestamp before, timestamp after) the first gap; first_gap_line: the line of the
+    row after it. missing_values: empty cells in the chosen columns of the file's rows (not
+    counting inserted rows), per column in ``missing_by_column``; first_missing: (line, column)
+    of the first. ignored_columns: columns left out of ``inputs=None`` because they are not
+    numeric (text such as an id or a category). fill: the policy that filled what was missing.
+    """
+
+    source: str
+    rows_read: int
+    rows: int
+    frequency: str
+    fill: FillPolicy
+    gaps: int = 0
+    rows_inserted: int = 0
+    first_gap: tuple[pd.Timestamp, pd.Timestamp] | None = None
+    first_gap_line: int | None = None
+    missing_values: int = 0
+    missing_by_column: dict[str, int] = field(default_factory=dict)
+    first_missing: tuple[int, str] | None = None
+    ignored_columns: tuple[str, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing had to be filled."""
+        return self.rows_inserted == 0 and self.missing_values == 0
+
+    def fixes(self) -> list[str]:
+        """One line per repair, for logs and the run's printout (empty when the file was clean)."""
+        how = _FILL_WORDS[self.fill]
+        lines = []
+        if self.first_gap is not None:
+            before, after = self.first_gap
+            lines.append(
+                f"{self.source}: {self.gaps} gap(s) in the '{self.frequency}' frequency, "
+                f"{self.rows_inserted} missing row(s) inserted (first between {before} and "
+                f"{after}, before line {self.first_gap_line}), filled by {how}"
+            )
+        if self.first_missing is not None:
+            line, column = self.first_missing
+            per_column = ", ".join(f"{name}: {n}" for name, n in self.missing_by_column.items())
+            lines.append(
+                f"{self.source}: {self.missing_values} missing value(s) ({per_column}; first at "
+                f"line {line}, column '{column}'), filled by {how}"
+            )
+        return lines
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesFrame:
+    """A regular time series: one row per time step, the target in the last column.
+
+    timestamps: (N,) strictly increasing, exactly one ``frequency`` apart after gap filling.
+    values: (N, F) float32, columns in ``columns`` order; the target is ``columns[-1]``.
+    """
+
+    timestamps: pd.DatetimeIndex
+    values: np.ndarray
+    columns: tuple[str, ...]
+    target: str
+    frequency: pd.DateOffset
+    source: str
+    report: SeriesReport
+
+    @property
+    def target_index(self) -> int:
+        """Column index of the target in ``values``: always the last one."""
+        return len(self.columns) - 1
+
+    @property
+    def num_features(self) -> int:
+        return len(self.columns)
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+
+def read_series(
+    path: str | os.PathLike[str],
+    *,
+    timestamp_column: str | None = None,
+    target: str = "OT",
+    inputs: Sequence[str] | None = None,
+    features: FeatureMode = "S",
+    strict: bool = False,
+    fill: FillPolicy = "interpolate",
+) -> SeriesFrame:
+    """Read a CSV time series, check it, fill its gaps and missing cells, and say what was fixed.
+
+    See the module docstring for the rules. ``strict=True`` refuses gaps and missing cells
+    instead of filling them (for evaluation data whose every value must be real).
+    """
+    if features not in FEATURE_MODES:
+        raise SeqlabError(f"features ('{features}') must be one of: {', '.join(FEATURE_MODES)}")
+    if fill not in FILL_POLICIES:
+        raise SeqlabError(f"fill ('{fill}') must be one of: {', '.join(FILL_POLICIES)}")
+    if features == "S" and inputs is not None:
+        raise SeqlabError(
+            "inputs are only read with features='M' or 'MS'; features='S' reads the target alone"
+        )
+    source = str(path)
+    header, rows, lines = _read_table(Path(path), source)
+    cells = _Cells(header, rows, lines, source)
+
+    time_name = _timestamp_column(header, timestamp_column, source)
+    if target not in header:
+        raise SeqlabError(_unknown_column(source, target, "target", header))
+    if target == time_name:
+        raise SeqlabError(f"{source}: the target '{target}' is the timestamp column; name another")
+    inputs_chosen, ignored = _choose_inputs(cells, header, inputs, features, target, time_name)
+    columns = (*inputs_chosen, target)
+
+    timestamps = _parse_timestamps(cells, time_name)
+    _check_increasing(timestamps, lines, source)
+    numbers = np.stack([cells.numbers(name) for name in columns], axis=1)  # (N, F) float64
+    missing = np.isnan(numbers)  # (N, F)
+
+    frequency, positions = _regular_grid(timestamps, lines, source)
+    report = _report(
+        source=source,
+        timestamps=timestamps,
+        positions=positions,
+        missing=missing,
+        columns=columns,
+        lines=lines,
+        frequency=frequency,
+        fill=fill,
+        ignored=ignored,
+    )
+    if strict:
+        _refuse_repairs(report)
+    if report.rows_inserted > len(rows):
+        raise SeqlabError(
+            f"{source}:{report.first_gap_line}: filling the gaps would insert "
+            f"{report.rows_inserted} rows into a file of {len(rows)}; check the timestamps "
+            f"(a mistyped date?) or resample the file to one {frequency.freqstr} step"
+        )
+
+    grid = np.full((report.rows, len(columns)), np.nan)  # (N, F) float64, NaN = to be filled
+    grid[positions] = numbers
+    for column, name in enumerate(columns):
+        grid[:, column] = _fill_column(grid[:, column], fill, name=name, source=source)
+    if report.rows_inserted:
+        timestamps = pd.date_range(timestamps[0], periods=report.rows, freq=frequency)
+    return SeriesFrame(
+        timestamps=pd.DatetimeIndex(timestamps, freq=frequency),
+        values=grid.astype(np.float32),  # (N, F)
+        columns=columns,
+        target=target,
+        frequency=frequency,
+        source=source,
+        report=report,
+    )
+
+
+# --- reading the table -------------------------------------------------------------------------
+
+
+def _read_table(path: Path, source: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """The header (names stripped), the data rows and each row's first line number."""
+    if not path.exists():
+        raise SeqlabError(f"{source}: no such file; check the path")
+    if not path.is_file():
+        raise SeqlabError(f"{source} is not a file; give the path of a CSV file")
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):  # spreadsheet UTF-8 exports begin with a byte order mark
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise SeqlabError(
+            f"{source}:{line}: bytes that are not UTF-8; save the file as UTF-8"
+        ) from None
+    if not text.strip():
+        raise SeqlabError(
+            f"{source} is empty; expected a header line such as 'date,OT' and one row per step"
+        )
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    next_line = 1
+    try:
+        for row in reader:
+            line, next_line = next_line, reader.line_num + 1
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line carries no data
+            if header is None:
+                header = [name.strip() for name in row]
+                _check_header(header, line, source)
+                continue
+            if len(row) != len(header):
+                raise SeqlabError(
+                    f"{source}:{line}: {len(row)} fields, the header has {len(header)}; "
+                    "give every row one value per column"
+                )
+            rows.append(row)
+            lines.append(line)
+    except csv.Error as err:
+        raise SeqlabError(
+            f"{source}:{reader.line_num}: malformed CSV ({err}); fix the row"
+        ) from None
+    assert header is not None  # the text is not blank, so some row was read
+    if not rows:
+        raise SeqlabError(
+            f"{source} has a header but no data rows; add one row per time step below it"
+        )
+    return header, rows, lines
+
+
+def _check_header(header: list[str], line: int, source: str) -> None:
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        if not name:
+            raise SeqlabError(f"{source}:{line}: column {number} has no name; name it")
+        if name in seen:
+            raise SeqlabError(
+                f"{source}:{line}: column '{name}' appears twice (columns {seen[name]} and "
+                f"{number}); rename one"
+            )
+        seen[name] = number
+
+
+class _Cells:
+    """Column access to the rows, parsing each column at most once."""
+
+    def __init__(self, header: list[str], rows: list[list[str]], lines: list[int], source: str):
+        self.header = header
+        self.rows = rows
+        self.lines = lines
+        self.source = source
+        self._parsed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def texts(self, name: str) -> list[str]:
+        column = self.header.index(name)
+        return [row[column].strip() for row in self.rows]
+
+    def parse(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(numbers (N,) float64, NaN where missing or bad; missing (N,) bool; bad (N,) bool)."""
+        if name not in self._parsed:
+            texts = np.array(self.texts(name), dtype=object)  # (N,)
+            numbers = pd.to_numeric(pd.Series(texts), errors="coerce").to_numpy(
+                np.float64, copy=True
+            )
+            missing = np.array([text.lower() in _MISSING_MARKERS for text in texts], dtype=bool)
+            numbers[missing] = np.nan
+            bad = ~missing & ~np.isfinite(numbers)  # text that is not a number, or inf
+            self._parsed[name] = (numbers, missing, bad)
+        return self._parsed[name]
+
+    def numbers(self, name: str) -> np.ndarray:
+        """The column as (N,) float64, NaN where a cell is missing; a bad cell is an error."""
+        numbers, _, bad = self.parse(name)
+        if bad.any():
+            row = int(np.argmax(bad))
+            text = self.rows[row][self.header.index(name)].strip()
+            raise SeqlabError(
+                f"{self.source}:{self.lines[row]}: column '{name}' holds '{text}', not a finite "
+                "number; correct it, or empty the cell to have it filled"
+            )
+        if np.isnan(numbers).all():
+            raise SeqlabError(
+                f"{self.source}: column '{name}' has no values; choose another column or fill it"
+            )
+        return numbers
+
+    def looks_numeric(self, name: str) -> bool:
+        """More than half of the non-empty cells are numbers.
+
+        A majority, not all: a numeric column with one typo stays chosen, so the typo is reported
+        with its line instead of the whole column silently disappearing from the inputs.
+        """
+        _, missing, bad = self.parse(name)
+        present = int((~missing).sum())
+        return present > 0 and int((~missing & ~bad).sum()) * 2 > present
+
+
+def _unknown_column(source: str, name: str, role: str, header: Sequence[str]) -> str:
+    return f"{source}: no column '{name}' ({role}); the file has: {', '.join(header)}"
+
+
+def _timestamp_column(header: list[str], requested: str | None, source: str) -> str:
+    if requested is not None:
+        if requested not in header:
+            raise SeqlabError(_unknown_column(source, requested, "timestamp_column", header))
+        return requested
+    lowered = {name.lower(): name for name in reversed(header)}  # first wins on a case clash
+    for candidate in TIMESTAMP_COLUMN_CANDIDATES:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise SeqlabError(
+        f"{source}: no timestamp column (looked for {', '.join(TIMESTAMP_COLUMN_CANDIDATES)}); "
+        f"the file has: {', '.join(header)}; name it with timestamp_column="
+    )
+
+
+def _choose_inputs(
+    cells: _Cells,
+    header: list[str],
+    inputs: Sequence[str] | None,
+    features: str,
+    target: str,
+    time_name: str,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(input columns without the target, non-numeric columns passed over by inputs=None)."""
+    if features == "S":
+        return (), ()
+    if inputs is None:
+        others = [name for name in header if name not in (time_name, target)]
+        chosen = tuple(name for name in others if cells.looks_numeric(name))
+        return chosen, tuple(name for name in others if name not in chosen)
+    if isinstance(inputs, str):
+        raise SeqlabError(f"inputs must be a list of column names, not the string '{inputs}'")
+    chosen_list: list[str] = []
+    for name in inputs:
+        if name not in header:
+            raise SeqlabError(_unknown_column(cells.source, name, "input", header))
+        if name == time_name:
+            raise SeqlabError(
+                f"{cells.source}: input '{name}' is the timestamp column; use calendar features "
+                "for time of day and day of week"
+            )
+        if name in chosen_list:
+            raise SeqlabError(f"{cells.source}: input '{name}' is listed twice; list it once")
+        if name != target:  # the target is added last in any case
+            chosen_list.append(name)
+    return tuple(chosen_list), ()
+
+
+# --- timestamps ----------------------------------------------------------------------------------
+
+
+def _parse_timestamps(cells: _Cells, name: str) -> pd.DatetimeIndex:
+    texts = cells.texts(name)
+    for row, text in enumerate(texts):
+        if not text:
+            raise SeqlabError(f"{cells.source}:{cells.lines[row]}: empty timestamp in '{name}'")
+    try:
+        parsed = _to_datetime(texts, utc=False)
+        mixed_offsets = not pd.api.types.is_datetime64_any_dtype(parsed)  # pandas 2: objects
+    except ValueError:  # pandas 3: "Mixed timezones detected"
+        mixed_offsets = True
+    if mixed_offsets:
+        # A local clock across a daylight saving change: its UTC offset changes, its steps in
+        # UTC stay even. A text without an offset among them does not parse here (NaT below).
+        try:
+            parsed = _to_datetime(texts, utc=True)
+        except (ValueError, TypeError, OverflowError) as err:
+            raise SeqlabError(
+                f"{cells.source}: timestamps in '{name}' cannot be read together ({err}); write "
+                "them in one format and one time zone"
+            ) from None
+    failed = parsed.isna().to_numpy()
+    if failed.any():
+        row = int(np.argmax(failed))
+        raise SeqlabError(
+            f"{cells.source}:{cells.lines[row]}: cannot parse timestamp '{texts[row]}' in "
+            f"'{name}'; write every timestamp like the first row's '{texts[0]}'"
+        )
+    # One unit for every file (pandas picks seconds, microseconds or nanoseconds from the text),
+    # so the integer steps below are always nanoseconds.
+    return pd.DatetimeIndex(parsed).as_unit("ns")
+
+
+def _to_datetime(texts: list[str], *, utc: bool) -> pd.Series:
+    with warnings.catch_warnings():
+        # pandas warns when it cannot infer one format and parses element by element (a text it
+        # still cannot parse becomes NaT and is reported with its line), and pandas 2 warns about
+        # mixed UTC offsets (handled by the caller).
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return pd.to_datetime(pd.Series(texts), errors="coerce", utc=utc)
+
+
+def _check_increasing(timestamps: pd.DatetimeIndex, lines: list[int], source: str) -> None:
+    steps = np.diff(timestamps.asi8)  # (N - 1,) nanoseconds
+    not_after = steps <= 0
+    if not not_after.any():
+        return
+    row = int(np.argmax(not_after)) + 1
+    what = "repeats" if steps[row - 1] == 0 else "goes back before"
+    raise SeqlabError(
+        f"{source}:{lines[row]}: timestamp {timestamps[row]} {what} the previous row's "
+        f"{timestamps[row - 1]} (line {lines[row - 1]}); timestamps must strictly increase: "
+        "sort the file or remove the duplicate"
+    )
+
+
+def _regular_grid(
+    timestamps: pd.DatetimeIndex, lines: list[int], source: str
+) -> tuple[pd.DateOffset, np.ndarray]:
+    """(frequency, each row's position (N,) int64 on the regular grid)."""
+    if len(timestamps) < 2:
+        raise SeqlabError(
+            f"{source} has 1 data row; a series needs at least 2 to tell its time step"
+        )
+    steps = np.diff(timestamps.asi8)  # (N - 1,) nanoseconds, all > 0
+    values, counts = np.unique(steps, return_counts=True)
+    step_ns = int(values[np.argmax(counts)])  # the most common step; ties go to the shortest
+    uneven = steps % step_ns != 0
+    if uneven.any():
+        calendar = _infer_calendar_frequency(timestamps)
+        if calendar is not None:  # months, business days: uneven in time, regular on a calendar
+            offset = pd.tseries.frequencies.to_offset(calendar)
+            return offset, np.arange(len(timestamps))
+        row = int(np.argmax(uneven)) + 1
+        raise SeqlabError(
+            f"{source}:{lines[row]}: {_duration(int(steps[row - 1]))} after the previous row "
+            f"(line {lines[row - 1]}), not a whole number of the series' step "
+            f"{_duration(step_ns)} (the most common step); resample the file to one step"
+        )
+    positions = (timestamps.asi8 - timestamps.asi8[0]) // step_ns  # (N,) int64
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(step_ns, unit="ns")), positions
+
+
+def _duration(nanoseconds: int) -> str:
+    """'01:30:00' or '2 days 00:00:00': pandas' text for a Timedelta without a '0 days' prefix."""
+    return str(pd.Timedelta(nanoseconds, unit="ns")).removeprefix("0 days ")
+
+
+def _infer_calendar_frequency(timestamps: pd.DatetimeIndex) -> str | pd.DateOffset | None:
+    """pandas' name for an evenly spaced calendar frequency ("MS", "B"), or None."""
+    if len(timestamps) < 3:
+        return None
+    with warnings.catch_warnings():
+        # pandas 3 announces that infer_freq will return an offset instead of its name;
+        # to_offset accepts either, so the change does not matter here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pd.infer_freq(timestamps)
+
+
+# --- repairs -------------------------------------------------------------------------------------
+
+
+def _report(
+    *,
+    source: str,
+    timestamps: pd.DatetimeIndex,
+    positions: np.ndarray,
+    missing: np.ndarray,
+    columns: tuple[str, ...],
+    lines: list[int],
+    frequency: pd.DateOffset,
+    fill: FillPolicy,
+    ignored: tuple[str, ...],
+) -> SeriesReport:
+    skipped = np.diff(positions) - 1  # (N - 1,) missing steps after each row
+    gap_rows = np.flatnonzero(skipped > 0) + 1  # rows that follow a gap
+    first_gap = first_gap_line = None
+    if gap_rows.size:
+        row = int(gap_rows[0])
+        first_gap = (timestamps[row - 1], timestamps[row])
+        first_gap_line = lines[row]
+    first_missing = None
+    missing_rows = np.flatnonzero(missing.any(axis=1))
+    if missing_rows.size:
+        row = int(missing_rows[0])
+        first_missing = (lines[row], columns[int(np.argmax(missing[row]))])
+    per_column = missing.sum(axis=0)  # (F,)
+    return SeriesReport(
+        source=source,
+        rows_read=len(lines),
+        rows=int(positions[-1]) + 1,
+        frequency=frequency.freqstr,
+        fill=fill,
+        gaps=int(gap_rows.size),
+        rows_inserted=int(skipped.sum()),
+        first_gap=first_gap,
+        first_gap_line=first_gap_line,
+        missing_values=int(per_column.sum()),
+        missing_by_column={
+            name: int(count) for name, count in zip(columns, per_column, strict=True) if count
+        },
+        first_missing=first_missing,
+        ignored_columns=ignored,
+    )
+
+
+def _refuse_repairs(report: SeriesReport) -> None:
+    source = report.source
+    if report.first_gap is not None:
+        before, after = report.first_gap
+        raise SeqlabError(
+            f"{source}:{report.first_gap_line}: gap in the '{report.frequency}' frequency between "
+            f"{before} and {after} ({report.rows_inserted} missing row(s) in {report.gaps} "
+            "gap(s)); add the rows, or pass strict=False to fill them"
+        )
+    if report.first_missing is not None:
+        line, column = report.first_missing
+        raise SeqlabError(
+            f"{source}:{line}: column '{column}' has no value ({report.missing_values} missing "
+            "value(s) in all); fill them in, or pass strict=False to fill them"
+        )
+
+
+def _fill_column(values: np.ndarray, fill: FillPolicy, *, name: str, source: str) -> np.ndarray:
+    """``values`` (N,) float64 with every NaN replaced by the ``fill`` policy."""
+    known = ~np.isnan(values)  # (N,)
+    if known.all():
+        return values
+    if not known.any():
+        raise SeqlabError(f"{source}: column '{name}' has no values; choose another column")
+    positions = np.arange(values.shape[0])  # (N,) grid positions: linear in time on the grid
+    if fill == "interpolate":
+        # np.interp holds the end values constant outside the known range, which is the
+        # "before the first known value" rule of the module docstring.
+        return np.interp(positions, positions[known], values[known])  # (N,)
+    last_known = np.maximum.accumulate(np.where(known, positions, -1))  # (N,)
+    first = int(np.argmax(known))
+    return values[np.where(last_known < 0, first, last_known)]  # (N,)

@@ -1,0 +1,387 @@
+"""Forecasters: a window of L past steps of F series -> the next H steps of the target series.
+
+The targets are the last ``output_features`` value columns: ``output_features == 1`` forecasts the
+target column (ETTh1's oil temperature, which seqlab.data.series puts last) from all F columns, and
+``output_features == F`` forecasts every variable (multivariate to multivariate). ``extra_inputs``
+counts trailing input-only columns after the value columns (the calendar features that
+seqlab.data.windows appends); with it the targets are the output_features columns just before
+them. forward(x (B, L, F)) -> forecast (B, H, O), O = output_features.
+
+- RecurrentForecaster: an RNN, LSTM or GRU encoder over the window, then either
+  - a direct multi-output head: y = W [h_L ; x_L] + b, every step at once from the final state h_L
+    (and, optionally, the last observed values x_L); or
+  - a recurrent decoder (the encoder-decoder of Sutskever et al., 2014, "Sequence to Sequence
+    Learning with Neural Networks", and Cho et al., 2014, for real values): it starts from the
+    encoder's final state, reads the last observed target values, and for h = 1..H computes
+    s_h = cell(y_{h-1}, s_{h-1}), y_h = W s_h + b, feeding each prediction back as the next input.
+- TransformerForecaster: each time step, or each non-overlapping patch of P steps (PatchTST: Nie
+  et al., 2023, "A Time Series is Worth 64 Words"), is embedded linearly, positions are added, a
+  non-causal encoder reads all N = L / P tokens, and a flatten head y = W vec(Z) + b maps the
+  (N, D) encoder outputs to all H * O values (PatchTST's flatten head; DLinear's direct strategy,
+  Zeng et al., 2023, "Are Transformers Effective for Time Series Forecasting?").
+- ReversibleInstanceNorm (RevIN: Kim et al., 2022, "Reversible Instance Normalization for Accurate
+  Time-Series Forecasting against Distribution Shift"), optional in both.
+
+Shape legend: B batch, L window (input) length, H horizon, F input features, O output features,
+N tokens (patches), D model width.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import nn
+
+from seqlab.models.backbones import RecurrentBackbone, TransformerBackbone
+from seqlab.models.config import RecurrentConfig, TransformerConfig
+from seqlab.nn.pooling import last_state
+
+ForecastHead = Literal["direct", "decoder"]
+FORECAST_HEADS: tuple[str, ...] = ("direct", "decoder")
+
+
+def _target_columns(
+    *, input_features: int, horizon: int, output_features: int, extra_inputs: int
+) -> slice:
+    """Where the targets sit among the input columns: the output_features columns before the
+    extra_inputs trailing ones."""
+    if input_features < 1 or horizon < 1 or extra_inputs < 0:
+        raise ValueError(
+            f"input_features ({input_features}) and horizon ({horizon}) must be positive and "
+            f"extra_inputs ({extra_inputs}) >= 0"
+        )
+    if output_features < 1 or output_features + extra_inputs > input_features:
+        raise ValueError(
+            f"output_features ({output_features}) must be between 1 and input_features "
+            f"({input_features}) - extra_inputs ({extra_inputs}): the targets are the last "
+            "output_features value columns"
+        )
+    stop = input_features - extra_inputs
+    return slice(stop - output_features, stop)
+
+
+def _check_window(x: torch.Tensor, *, input_features: int, input_length: int | None) -> None:
+    if x.dim() != 3 or x.shape[-1] != input_features:
+        raise ValueError(
+            f"x must be (B, L, F) with F = input_features ({input_features}); "
+            f"got shape {tuple(x.shape)}"
+        )
+    if input_length is not None and x.shape[1] != input_length:
+        raise ValueError(
+            f"x has {x.shape[1]} time steps but the model was built for input_length "
+            f"({input_length}): its head reads a fixed number of encoder outputs"
+        )
+
+
+class WindowStatistics(NamedTuple):
+    """Per-window, per-feature statistics, to undo the normalisation."""
+
+    mean: torch.Tensor  # (B, 1, F)
+    std: torch.Tensor  # (B, 1, F)
+
+    def columns(self, index: slice) -> WindowStatistics:
+        """The statistics of some columns only (the targets'): (B, 1, O) each."""
+        return WindowStatistics(self.mean[..., index], self.std[..., index])
+
+
+class ReversibleInstanceNorm(nn.Module):
+    """RevIN (Kim et al., 2022, eq. 1 and 3), without its learnable affine map.
+
+    Each window is normalised per feature with its own statistics, over the L steps:
+        mu = mean_t x_t,  sigma = sqrt(var_t x_t + eps),  x'_t = (x_t - mu) / sigma,
+    and the network's forecast y' is mapped back with the target columns' statistics (select
+    them with WindowStatistics.columns):
+        y_h = y'_h * sigma + mu.
+    Why it helps with drift: the level and scale of a series wander over months (ETTh1's oil
+    temperature in winter versus summer), so test windows sit at levels the training windows
+    rarely showed. Normalised windows all look alike to the network, which learns the shape of
+    the next steps relative to the window; the level comes back exactly, by construction. A model
+    with it is equivariant to a constant shift c of a window: f(x + c) = f(x) + c_targets (a
+    shift of a non-target column is normalised away and changes nothing).
+
+    Deviations: the variance is the biased one (divide by L) and eps sits inside the square root,
+    as in the authors' code; the paper's affine (gamma, beta) is left out, because the embedding
+    that follows and the head that precedes the de-normalisation are affine maps already
+    (PatchTST's published scripts also run with it off, ``--affine 0``). The statistics are not
+    detached, so input gradients (the lab's saliency) are those of the whole function.
+    """
+
+    def __init__(self, *, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, WindowStatistics]:
+        """x (B, L, F) -> (normalised x (B, L, F), every column's statistics)."""
+        mean = x.mean(dim=1, keepdim=True)  # (B, 1, F)
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)  # (B, 1, F)
+        return (x - mean) / std, WindowStatistics(mean, std)  # (B, L, F)
+
+    def denormalise(self, y: torch.Tensor, statistics: WindowStatistics) -> torch.Tensor:
+        """y (B, H, O) in normalised units -> (B, H, O) in the window's units; statistics of
+        the O target columns, (B, 1, O) each."""
+        return y * statistics.std + statistics.mean  # (B, H, O)
+
+
+class DirectHead(nn.Module):
+    """All H steps at once: y = W z + b, one Linear to H * O values (the direct multi-output
+    strategy, which has no error accumulation across steps), reshaped to (B, H, O)."""
+
+    def __init__(self, *, input_size: int, horizon: int, output_features: int) -> None:
+        super().__init__()
+        self.horizon = horizon
+        self.output_features = output_features
+        self.linear = nn.Linear(input_size, horizon * output_features)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        flat = self.linear(z)  # (B, H * O)
+        return flat.reshape(z.shape[0], self.horizon, self.output_features)  # (B, H, O), step-major
+
+
+class RecurrentDecoder(nn.Module):
+    """Unrolls H steps from the encoder's final state, feeding back its own predictions.
+
+    s_0 = the encoder's final state (every layer; (h, c) for an LSTM), y_0 = the last observed
+    target values, and for h = 1..H: s_h = cell(y_{h-1}, s_{h-1}), y_h = W dropout(s_h) + b.
+
+    Training runs this same loop (free running, no teacher forcing): with teacher forcing the
+    decoder would see true values during training but its own, imperfect ones at inference, and
+    its errors compound over 24 steps it never practised on (exposure bias: Bengio et al., 2015,
+    "Scheduled Sampling"; Lamb et al., 2016, "Professor Forcing"). Gradients flow through the fed
+    back predictions, so each step learns how its error affects the later ones. With H = 24 the
+    sequential cost of free running is small.
+    """
+
+    def __init__(
+        self,
+        config: RecurrentConfig,
+        *,
+        horizon: int,
+        output_features: int,
+        expected_length: int,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.horizon = horizon
+        # Same family, width and depth as the encoder, so its final state is a valid start state.
+        self.rnn = RecurrentBackbone(
+            config,
+            input_size=output_features,
+            expected_length=expected_length,
+            generator=generator,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(config.hidden_size, output_features)
+
+    def forward(
+        self,
+        first_input: torch.Tensor,
+        state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        """first_input (B, O): the last observed target values; state: the encoder's final
+        state. Returns the forecast (B, H, O)."""
+        previous = first_input.unsqueeze(1)  # (B, 1, O)
+        steps = []
+        for _ in range(self.horizon):
+            output, state = self.rnn(previous, state=state)  # (B, 1, Hd)
+            previous = self.output(self.dropout(output))  # (B, 1, O)
+            steps.append(previous)
+        return torch.cat(steps, dim=1)  # (B, H, O)
+
+
+class RecurrentForecaster(nn.Module):
+    """An RNN, LSTM or GRU encoder over the window and a direct or recurrent-decoder head.
+
+    input projection: with ``config.embed_dim`` set, a Linear maps the F features to embed_dim
+    first; left None, the F values feed the recurrent layer directly, since a linear map followed
+    by the layer's own input weights W_ih is still one linear map of x (no extra capacity).
+    head "direct": a Linear from the top layer's final state (both directions when bidirectional),
+    plus the last observed values of all F features when ``last_values_in_head`` (a learned
+    correction around persistence then costs the network nothing to find), to H * O values.
+    head "decoder": RecurrentDecoder; it needs a unidirectional encoder, whose final state it
+    continues from. ``config.dropout`` applies between recurrent layers (torch's placement) and
+    to the hidden state the output Linear reads (not to the last values). ``config.pooling`` is
+    not used: a forecaster always reads the final state.
+    input_length: the window length the model is built for, only used as the longest dependency
+    for chrono initialisation (encoder: L; decoder: L + H, the farthest it looks back); forward
+    takes windows of any length.
+    instance_norm: ReversibleInstanceNorm around the whole network. extra_inputs: the number of
+    trailing input-only columns (module docstring).
+    """
+
+    def __init__(
+        self,
+        config: RecurrentConfig,
+        *,
+        input_features: int,
+        horizon: int,
+        output_features: int = 1,
+        head: ForecastHead = "direct",
+        input_length: int = 168,
+        last_values_in_head: bool = False,
+        instance_norm: bool = False,
+        extra_inputs: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.targets = _target_columns(
+            input_features=input_features,
+            horizon=horizon,
+            output_features=output_features,
+            extra_inputs=extra_inputs,
+        )
+        if head not in FORECAST_HEADS:
+            raise ValueError(f"head ({head!r}) must be one of {', '.join(FORECAST_HEADS)}")
+        if head == "decoder" and config.bidirectional:
+            raise ValueError(
+                "head 'decoder' needs a unidirectional encoder (model.bidirectional is True): "
+                "the decoder continues from the encoder's final state, which a reverse "
+                "direction does not have at the window's end"
+            )
+        if head == "decoder" and last_values_in_head:
+            raise ValueError(
+                "last_values_in_head applies to head 'direct'; the decoder already reads the "
+                "last observed values as its first input"
+            )
+        self.input_features = input_features
+        self.output_features = output_features
+        self.horizon = horizon
+        self.last_values_in_head = last_values_in_head
+        self.instance_norm = ReversibleInstanceNorm() if instance_norm else None
+        if config.embed_dim is None:
+            self.input_projection: nn.Module = nn.Identity()
+            width = input_features
+        else:
+            self.input_projection = nn.Linear(input_features, config.embed_dim)
+            width = config.embed_dim
+        self.encoder = RecurrentBackbone(
+            config, input_size=width, expected_length=input_length, generator=generator
+        )
+        self.num_directions = 2 if config.bidirectional else 1
+        self.dropout = nn.Dropout(config.dropout)
+        if head == "direct":
+            head_input = self.encoder.output_size + (input_features if last_values_in_head else 0)
+            self.head: nn.Module | None = DirectHead(
+                input_size=head_input, horizon=horizon, output_features=output_features
+            )
+            self.decoder: RecurrentDecoder | None = None
+        else:
+            self.head = None
+            self.decoder = RecurrentDecoder(
+                config,
+                horizon=horizon,
+                output_features=output_features,
+                expected_length=input_length + horizon,
+                generator=generator,
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, L, F) -> forecast (B, H, O) of the target columns' next H steps."""
+        _check_window(x, input_features=self.input_features, input_length=None)
+        statistics = None
+        if self.instance_norm is not None:
+            x, statistics = self.instance_norm.normalise(x)  # (B, L, F)
+        embedded = self.input_projection(x)  # (B, L, D_in)
+        _, state = self.encoder(embedded)  # h (L*D, B, Hd), or (h, c) for an LSTM
+        if self.decoder is not None:
+            last_targets = x[:, -1, self.targets]  # (B, O)
+            forecast = self.decoder(last_targets, state)  # (B, H, O)
+        else:
+            hidden = state[0] if isinstance(state, tuple) else state  # LSTM state is (h, c)
+            summary = self.dropout(last_state(hidden, num_directions=self.num_directions))
+            if self.last_values_in_head:
+                # Not dropped out: the last values are the persistence forecast, kept intact.
+                summary = torch.cat([summary, x[:, -1]], dim=-1)  # (B, D*Hd + F)
+            forecast = self.head(summary)  # (B, H, O)
+        if statistics is not None:
+            target_statistics = statistics.columns(self.targets)  # (B, 1, O) each
+            forecast = self.instance_norm.denormalise(forecast, target_statistics)  # (B, H, O)
+        return forecast
+
+
+class TransformerForecaster(nn.Module):
+    """Linear token embedding plus positions, a non-causal Transformer encoder, a flatten head.
+
+    Tokens: with ``patch_length`` P, the window is cut into N = L / P non-overlapping patches
+    (stride S = P in PatchTST's notation; the paper's default overlaps, S = P / 2, and pads the
+    end), and each
+    patch's P x F values, step-major, are embedded by one Linear: t_n = W_p vec(x_{nP..nP+P-1}) +
+    b_p. Without it every step is a token (N = L). Positions are added unscaled, as PatchTST does
+    (the sqrt(d_model) scale of Vaswani et al. sec. 3.4 belongs to embedding tables).
+    Deviations from PatchTST: the channels are mixed in one token instead of each channel being
+    its own sequence (channel independence), so that with output_features = 1 the other variables
+    serve as covariates of the target; and seqlab's encoder uses LayerNorm where PatchTST uses
+    BatchNorm. Shorter token sequences are the point of patching: attention costs O(N^2), and a
+    patch carries local shape that a single step does not.
+    Head: dropout, then one Linear from the flattened (N * D) encoder outputs to H * O values;
+    its size fixes the window length, so forward requires L = input_length.
+    instance_norm: ReversibleInstanceNorm around the whole network. extra_inputs: the number of
+    trailing input-only columns (module docstring).
+    """
+
+    def __init__(
+        self,
+        config: TransformerConfig,
+        *,
+        input_features: int,
+        input_length: int,
+        horizon: int,
+        output_features: int = 1,
+        patch_length: int | None = None,
+        instance_norm: bool = False,
+        extra_inputs: int = 0,
+    ) -> None:
+        super().__init__()
+        self.targets = _target_columns(
+            input_features=input_features,
+            horizon=horizon,
+            output_features=output_features,
+            extra_inputs=extra_inputs,
+        )
+        patch = 1 if patch_length is None else patch_length
+        if patch < 1 or input_length < 1:
+            raise ValueError(
+                f"input_length ({input_length}) and patch_length ({patch_length}) must be positive"
+            )
+        if input_length % patch:
+            raise ValueError(
+                f"input_length ({input_length}) must be divisible by patch_length ({patch}): "
+                "patches do not overlap and none is padded"
+            )
+        self.num_patches = input_length // patch
+        if self.num_patches > config.max_len:
+            raise ValueError(
+                f"{self.num_patches} tokens (input_length {input_length} / patch_length {patch}) "
+                f"exceed model.max_len ({config.max_len})"
+            )
+        self.input_features = input_features
+        self.input_length = input_length
+        self.patch_length = patch
+        self.output_features = output_features
+        self.horizon = horizon
+        self.instance_norm = ReversibleInstanceNorm() if instance_norm else None
+        self.patch_embedding = nn.Linear(patch * input_features, config.d_model)
+        self.backbone = TransformerBackbone(config, causal=False)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = DirectHead(
+            input_size=self.num_patches * config.d_model,
+            horizon=horizon,
+            output_features=output_features,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, L, F) -> forecast (B, H, O) of the target columns' next H steps."""
+        _check_window(x, input_features=self.input_features, input_length=self.input_length)
+        statistics = None
+        if self.instance_norm is not None:
+            x, statistics = self.instance_norm.normalise(x)  # (B, L, F)
+        batch = x.shape[0]
+        # Row n of the reshape holds steps nP..nP+P-1, each step's F values in turn.
+        patches = x.reshape(batch, self.num_patches, self.patch_length * self.input_features)
+        tokens = self.patch_embedding(patches)  # (B, N, D)
+        encoded, _ = self.backbone(tokens)  # (B, N, D)
+        forecast = self.head(self.dropout(encoded.flatten(1)))  # (B, H, O)
+        if statistics is not None:
+            target_statistics = statistics.columns(self.targets)  # (B, 1, O) each
+            forecast = self.instance_norm.denormalise(forecast, target_statistics)  # (B, H, O)
+        return forecast
