@@ -34,9 +34,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import append_section  # noqa: E402
-
 import seqlab  # noqa: E402
+from _report import append_section  # noqa: E402
 from seqlab.data.sources import resolve_file  # noqa: E402
 from seqlab.data.text_files import read_labelled_texts  # noqa: E402
 
@@ -155,8 +154,12 @@ def main() -> None:
         latency, samples = predict_latency(predictor, sentences, repeats=args.repeats)
         per_token, mode = stream_cost(predictor, sentences, count=100)
         accuracy = metrics["accuracy"]
-        verdict = "" if candidate.target is None else (
-            " (meets)" if accuracy >= candidate.target else f" (target {candidate.target:.1%})"
+        verdict = (
+            ""
+            if candidate.target is None
+            else (
+                " (meets)" if accuracy >= candidate.target else f" (target {candidate.target:.1%})"
+            )
         )
         row = [
             candidate.what,

@@ -90,10 +90,14 @@ def test_preset_train_section_per_family() -> None:
         assert getattr(minilm.train, key) == value, key
     assert minilm.train.lr == SentimentTask.family_defaults("minilm")["train"]["lr"]
     lstm = build_run_config("sentiment", family="lstm", preset="cpu-small")
-    assert (lstm.train.steps, lstm.train.batch_size) == (
-        preset["train"]["steps"],
-        preset["train"]["batch_size"],
-    ) != (minilm.train.steps, minilm.train.batch_size)
+    assert (
+        (lstm.train.steps, lstm.train.batch_size)
+        == (
+            preset["train"]["steps"],
+            preset["train"]["batch_size"],
+        )
+        != (minilm.train.steps, minilm.train.batch_size)
+    )
     assert lstm.train.max_seconds is None
 
 
