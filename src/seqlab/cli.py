@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from seqlab import __version__
-from seqlab.commands import compare, demo, evaluate, predict, stream, train
+from seqlab.commands import compare, demo, evaluate, forecast, predict, stream, train
 from seqlab.errors import SeqlabError
 
 Command = Callable[[argparse.Namespace], int]
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seqlab {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (compare, train, evaluate, predict, stream, demo):
+    for module in (compare, train, evaluate, predict, forecast, stream, demo):
         module.register(subparsers)
     return parser
 

@@ -233,7 +233,7 @@ def test_unavailable_and_unknown_tasks() -> None:
     with pytest.raises(SeqlabError, match=r"task 'translation' is not available in this version"):
         build_run_config("translation")
     with pytest.raises(
-        SeqlabError, match=r"unknown task 'sorting'; choose one of: memory, sentiment"
+        SeqlabError, match=r"unknown task 'sorting'; choose one of: forecasting, memory, sentiment"
     ):
         build_run_config("sorting")
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model_dir", type=Path, metavar="DIR", help="a model directory")
     parser.add_argument("--split", default="test", help="which split (default: test)")
     parser.add_argument(
-        "--data", type=Path, help="evaluate on this labelled file instead (as that split)"
+        "--data",
+        type=Path,
+        help="evaluate on this file instead, as that split (a labelled file for classifiers; "
+        "for forecasters a CSV with the model's columns, every window of it)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(command=run)
@@ -52,6 +59,47 @@ def run(args: argparse.Namespace) -> int:
             details[name] = value
     console = Console()
     console.print(table)
+    baselines = details.pop("baselines", None)
+    if isinstance(baselines, dict) and baselines:
+        console.print(_comparison_table(metrics, baselines, family))
+    per_horizon = details.pop("per_horizon", None)
+    if isinstance(per_horizon, dict) and per_horizon:
+        console.print(_per_step_table(per_horizon))
+    data = details.pop("data", None)
+    if isinstance(data, dict):
+        for line in data.get("fixes", []):
+            console.print(f"data: {line}", markup=False, highlight=False)
     for name, value in details.items():
         console.print(f"{name}: {json.dumps(value)}")
     return 0
+
+
+def _comparison_table(
+    metrics: dict[str, Any], baselines: dict[str, dict[str, float]], family: str
+) -> Table:
+    """The model and each baseline on the same windows, one row each."""
+    from rich.table import Table
+
+    names = [name for name in next(iter(baselines.values())) if name in metrics]
+    table = Table(title="the model beside the baselines, on the same windows")
+    table.add_column("forecaster")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_row(f"model ({family})", *(f"{metrics[name]:.4f}" for name in names))
+    for baseline, values in baselines.items():
+        table.add_row(baseline, *(f"{values[name]:.4f}" for name in names))
+    return table
+
+
+def _per_step_table(per_step: dict[str, list[float]]) -> Table:
+    """One row per horizon step (1 is one step ahead)."""
+    from rich.table import Table
+
+    table = Table(title="per horizon step")
+    table.add_column("step", justify="right")
+    for name in per_step:
+        table.add_column(name, justify="right")
+    steps = len(next(iter(per_step.values())))
+    for step in range(steps):
+        table.add_row(str(step + 1), *(f"{values[step]:.4f}" for values in per_step.values()))
+    return table

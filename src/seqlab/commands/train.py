@@ -128,4 +128,6 @@ def run(args: argparse.Namespace) -> int:
         f"{name} {value:.4g}" for name, value in trained.metrics.items() if isinstance(value, float)
     )
     console.print(f"[bold]{out}[/bold]: test {shown}")
+    for line in trained.task.summary(trained.metrics):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0

@@ -176,11 +176,14 @@ def read_series(
     features: FeatureMode = "S",
     strict: bool = False,
     fill: FillPolicy = "interpolate",
+    name: str | None = None,
 ) -> SeriesFrame:
     """Read a CSV time series, check it, fill its gaps and missing cells, and say what was fixed.
 
     See the module docstring for the rules. ``strict=True`` refuses gaps and missing cells
-    instead of filling them (for evaluation data whose every value must be real).
+    instead of filling them (for evaluation data whose every value must be real). ``name``: how
+    messages and the report name the data (default: the path), for a file written on the
+    caller's behalf (a DataFrame saved to a temporary CSV).
     """
     if features not in FEATURE_MODES:
         raise SeqlabError(f"features ('{features}') must be one of: {', '.join(FEATURE_MODES)}")
@@ -190,7 +193,7 @@ def read_series(
         raise SeqlabError(
             "inputs are only read with features='M' or 'MS'; features='S' reads the target alone"
         )
-    source = str(path)
+    source = str(path) if name is None else name
     header, rows, lines = _read_table(Path(path), source)
     cells = _Cells(header, rows, lines, source)
 

@@ -38,6 +38,12 @@ class RecurrentConfig:
     gradients neither shrink nor grow from the weights alone; "uniform" keeps torch's
     ±1/sqrt(hidden_size), whose spectral radius is about 1/sqrt(3), so a vanilla RNN's gradient
     starts out shrinking geometrically with distance.
+
+    Used by the forecaster only (seqlab.models.forecaster.RecurrentForecaster; other tasks ignore
+    them): forecast_head "direct" (one Linear from the final state to all horizon steps) or
+    "decoder" (a recurrent decoder feeding back its own predictions); last_values_in_head (the
+    direct head also reads the window's last observed values); instance_norm (reversible
+    instance normalisation, RevIN, around the network).
     """
 
     family: RecurrentFamily = "lstm"
@@ -52,6 +58,9 @@ class RecurrentConfig:
     embed_dim: int | None = None
     pooling: Literal["last", "mean", "max"] = "last"
     impl: Literal["fused", "reference"] = "fused"
+    forecast_head: Literal["direct", "decoder"] = "direct"
+    last_values_in_head: bool = False
+    instance_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in RECURRENT_FAMILIES:
@@ -76,6 +85,10 @@ class TransformerConfig:
 
     pooling: how a classifier turns the sequence into one vector: "cls" (the output at a [CLS]
     token the task puts first, as BERT does) or "mean" over real tokens.
+
+    Used by the forecaster only (seqlab.models.forecaster.TransformerForecaster; other tasks
+    ignore them): patch_length (None: one token per time step; P: non-overlapping patches of P
+    steps, as PatchTST) and instance_norm (reversible instance normalisation, RevIN).
     """
 
     family: Literal["transformer"] = "transformer"
@@ -90,8 +103,15 @@ class TransformerConfig:
     max_len: int = 4096
     pooling: Literal["cls", "mean"] = "cls"
     impl: Literal["fused", "reference"] = "fused"
+    patch_length: int | None = None
+    instance_norm: bool = False
 
     def __post_init__(self) -> None:
+        if self.patch_length is not None and self.patch_length < 1:
+            raise ValueError(
+                f"model.patch_length ({self.patch_length}) must be a positive number of steps, "
+                "or null for one token per step"
+            )
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"model.d_model ({self.d_model}) must be divisible by model.num_heads "

@@ -13,7 +13,11 @@ from seqlab.errors import SeqlabError
 TASK_NAMES: tuple[str, ...] = ("memory", "sentiment", "translation", "forecasting", "lm")
 
 # Workloads that exist so far; the others are named in TASK_NAMES and arrive with their modules.
-_TASK_MODULES = {"memory": "seqlab.tasks.memory", "sentiment": "seqlab.tasks.sentiment"}
+_TASK_MODULES = {
+    "memory": "seqlab.tasks.memory",
+    "sentiment": "seqlab.tasks.sentiment",
+    "forecasting": "seqlab.tasks.forecasting",
+}
 
 
 def task_class(name: str) -> type:

@@ -84,6 +84,11 @@ class Task(ABC):
         """What ``seqlab eval`` prints: the metrics, plus any detail nested under further keys."""
         return dict(self.evaluate(model, split))
 
+    def summary(self, metrics: dict[str, Any]) -> list[str]:
+        """Lines the end of ``seqlab train`` prints below the metrics (repairs made to the data,
+        the baselines beside the model); none by default."""
+        return []
+
     def with_eval_file(self, path: Path, *, split: str) -> Task:
         """This task evaluating ``split`` on the user's file ``path`` instead."""
         raise SeqlabError(f"task '{self.name}' generates its data; it takes no --data file")

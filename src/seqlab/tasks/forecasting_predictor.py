@@ -1,0 +1,93 @@
+"""Forecasting with a trained model directory: the next ``horizon`` steps after recent data.
+
+The data is a CSV path or a pandas DataFrame holding the model's columns (a DatetimeIndex or a
+timestamp column), read by the same checks as training (seqlab.data.series: gaps and missing
+cells filled, or refused under ``data.strict``). The forecast starts after the data's LAST row:
+the model reads its last ``input_length`` rows, scaled with the statistics saved at training,
+and the result comes back in the data's own units, one row per future step at the data's
+frequency (last timestamp + k * step, k = 1..horizon).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from seqlab.data.series import SeriesFrame
+from seqlab.errors import SeqlabError
+from seqlab.infer import Predictor
+from seqlab.tasks.runner import load_trained
+
+
+class ForecastingPredictor(Predictor):
+    @classmethod
+    def from_dir(cls, model_dir: Path) -> ForecastingPredictor:
+        task, model, config = load_trained(model_dir)
+        predictor = cls(model=model, config=config, model_dir=model_dir)
+        predictor.task_object = task
+        return predictor
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the model reads, the target last."""
+        return self.task_object.columns
+
+    @property
+    def forecast_columns(self) -> tuple[str, ...]:
+        return self.task_object.forecast_columns
+
+    @property
+    def input_length(self) -> int:
+        return self.task_object.data.input_length
+
+    @property
+    def horizon(self) -> int:
+        return self.task_object.data.horizon
+
+    def read(self, data: pd.DataFrame | str | os.PathLike[str]) -> SeriesFrame:
+        """The data as a checked, regular series with the model's columns."""
+        if isinstance(data, SeriesFrame):
+            return data
+        if isinstance(data, pd.DataFrame):
+            return self._read_frame(data)
+        if isinstance(data, str | os.PathLike):
+            return self.task_object.read_file(Path(data))
+        raise TypeError(
+            f"forecast takes a CSV path or a pandas DataFrame, not {type(data).__name__}"
+        )
+
+    def _read_frame(self, frame: pd.DataFrame) -> SeriesFrame:
+        # Through a CSV, so a DataFrame passes exactly the checks and repairs a file does.
+        timestamp_column = None
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "data.csv"
+            if isinstance(frame.index, pd.DatetimeIndex):
+                timestamp_column = self.task_object.data.timestamp_column or "timestamp"
+                if timestamp_column in frame.columns:
+                    raise SeqlabError(
+                        f"the DataFrame has a DatetimeIndex and a column '{timestamp_column}'; "
+                        "keep the timestamps in one of them"
+                    )
+                frame.to_csv(path, index=True, index_label=timestamp_column)
+            else:
+                frame.to_csv(path, index=False)
+            return self.task_object.read_file(
+                path, name="the DataFrame", timestamp_column=timestamp_column
+            )
+
+    @torch.no_grad()
+    def forecast(self, data: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+        """The next ``horizon`` steps after the data's last row: a DataFrame indexed by their
+        timestamps, one column per forecast variable, in the data's units."""
+        frame = self.read(data)
+        window = self.task_object.input_window(frame)  # (1, L, F_in)
+        forecast = self.model(window.to(self.device))  # (1, H, O)
+        values = self.task_object.to_original(forecast.double().cpu().numpy())[0]  # (H, O)
+        last = frame.timestamps[-1]
+        steps = [last + step * frame.frequency for step in range(1, self.horizon + 1)]
+        index = pd.DatetimeIndex(steps, name="timestamp")
+        return pd.DataFrame(values, index=index, columns=list(self.forecast_columns))
