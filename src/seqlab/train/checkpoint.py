@@ -59,6 +59,7 @@ _MODEL_FILE = "model.safetensors"
 _OPTIMIZER_FILE = "optimizer.safetensors"
 _TRAINER_TENSORS_FILE = "trainer.safetensors"
 _TRAINER_JSON_FILE = "trainer.json"
+_AVERAGE_PREFIX = "average."  # averaged weights, stored among the trainer tensors
 
 
 def checkpoint_path(out_dir: str | os.PathLike[str], which: Literal["last", "best"]) -> Path:
@@ -223,10 +224,12 @@ def save_training_checkpoint(
     progress: Mapping[str, Any],
     carried_state: Any = None,
     config: Mapping[str, Any] | None = None,
+    averaged_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
     """Write the full training state to ``folder`` atomically; RNG states are captured now.
 
     ``progress`` is the loop's JSON-ready counters (step, best metric, ...), stored as given.
+    ``averaged_weights`` (seqlab.train.averaging) are stored beside the raw weights.
     """
     rng = capture_rng_state()
     optimizer_tensors, optimizer_info = _split_optimizer_state(optimizer)
@@ -234,6 +237,8 @@ def save_training_checkpoint(
     for index, cuda_state in enumerate(rng.torch_cuda):
         trainer_tensors[f"rng.torch_cuda.{index}"] = cuda_state
     carried_spec = _encode_tree(carried_state, "carried", trainer_tensors)
+    for name, tensor in (averaged_weights or {}).items():
+        trainer_tensors[f"{_AVERAGE_PREFIX}{name}"] = tensor.detach().cpu().contiguous()
     scheduler_state = {
         key: _json_value(value, where=f"scheduler '{key}'")
         if key != "lr_lambdas"
@@ -286,6 +291,7 @@ class LoadedCheckpoint:
     progress: dict[str, Any]
     carried_state: Any
     config: dict[str, Any] | None
+    averaged_weights: dict[str, torch.Tensor]
 
 
 def _read_info(folder: Path) -> dict[str, Any]:
@@ -360,8 +366,17 @@ def load_training_checkpoint(
         )
     )
     carried = _decode_tree(info["carried_state"], trainer_tensors, device)
+    averaged = {
+        name.removeprefix(_AVERAGE_PREFIX): tensor.to(device)
+        for name, tensor in trainer_tensors.items()
+        if name.startswith(_AVERAGE_PREFIX)
+    }
     return LoadedCheckpoint(
-        folder=found, progress=info["progress"], carried_state=carried, config=info.get("config")
+        folder=found,
+        progress=info["progress"],
+        carried_state=carried,
+        config=info.get("config"),
+        averaged_weights=averaged,
     )
 
 

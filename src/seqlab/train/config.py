@@ -56,6 +56,9 @@ class TrainConfig:
     log_every: int = 50
     max_nonfinite_steps: int = 10
     keep_checkpoints: bool = True
+    # Polyak averaging: evaluate and keep an exponential moving average of the weights
+    # (seqlab.train.averaging); None trains and keeps the raw weights.
+    weight_average_decay: float | None = None
 
     def __post_init__(self) -> None:
         _positive_int("steps", self.steps)
@@ -97,6 +100,11 @@ class TrainConfig:
             raise ConfigError(f"stop_at ({self.stop_at}) must be a finite number or null")
         if self.max_seconds is not None:
             _positive_float("max_seconds", self.max_seconds)
+        if self.weight_average_decay is not None and not 0.0 < self.weight_average_decay < 1.0:
+            raise ConfigError(
+                f"weight_average_decay ({self.weight_average_decay}) must be in (0, 1), e.g. "
+                "0.999, or null for no averaging"
+            )
         _int("seed", self.seed, minimum=0)
         if self.seed > _MAX_SEED:
             raise ConfigError(f"seed ({self.seed}) must be at most {_MAX_SEED}")

@@ -13,10 +13,11 @@ One optimizer step, in order:
   3. global-norm clipping; the pre-clip norm is logged;
   4. a non-finite loss or gradient skips the step: no optimizer or scheduler step, the carried
      state is rolled back, and ``max_nonfinite_steps`` skips in a row raise TrainingDiverged;
-  5. AdamW step, then the schedule advances.
-Every ``eval_every`` steps and at the end: evaluate "val", save ``checkpoints/best`` on
-improvement and ``checkpoints/last`` always, and stop early after ``early_stopping_patience``
-evaluations without improvement.
+  5. AdamW step, then the schedule advances; with ``weight_average_decay`` the moving average of
+     the weights is updated (``averaging.py``).
+Every ``eval_every`` steps and at the end: evaluate "val" (on the averaged weights when there
+are any), save ``checkpoints/best`` on improvement and ``checkpoints/last`` always, and stop
+early after ``early_stopping_patience`` evaluations without improvement.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import SeqlabError
+from seqlab.train.averaging import WeightAverage
 from seqlab.train.checkpoint import (
     CHECKPOINTS_DIR,
     checkpoint_path,
@@ -387,6 +389,11 @@ def fit(
     model.train()
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = build_optimizer(model, config)
+    average = (
+        WeightAverage(model, config.weight_average_decay)
+        if config.weight_average_decay is not None
+        else None
+    )
     scheduler = build_scheduler(
         optimizer,
         schedule=config.schedule,
@@ -418,6 +425,8 @@ def fit(
             )
         _warn_changed_settings(loaded.config, config)
         carried = loaded.carried_state if stateful else None
+        if average is not None:
+            average.load_state_tensors(loaded.averaged_weights)
         append_jsonl(log_path, {"event": "resume", "step": run.step})
     else:
         existing = [p for p in (last_dir, best_dir) if find_checkpoint(p) is not None]
@@ -441,25 +450,29 @@ def fit(
             progress=run.to_json(),
             carried_state=carried,
             config=config_json,
+            averaged_weights=None if average is None else average.state_tensors(),
         )
 
     def evaluate_and_checkpoint() -> StopReason | None:
         """Evaluate "val", update best/last checkpoints; a stop reason when training should end
         (patience has run out, or the monitored metric reached ``config.stop_at``)."""
-        metrics = _evaluate(model, task, monitor)
-        run.history.append(EvalRecord(step=run.step, split=EVAL_SPLIT, metrics=metrics))
-        run.last_eval_step = run.step
-        value = metrics[monitor]
-        if _improved(value, run.best_metric, mode):
-            # Patience restarts only for a gain larger than min_delta, so evaluation noise that
-            # nudges the best up by a hair does not keep a run that has stopped learning alive.
-            gain = math.inf if run.best_metric is None else abs(value - run.best_metric)
-            significant = gain > config.early_stopping_min_delta
-            run.best_metric, run.best_step = value, run.step
-            run.evals_without_improvement = 0 if significant else run.evals_without_improvement + 1
-            save_weights_checkpoint(best_dir, model=model, progress=run.to_json())
-        else:
-            run.evals_without_improvement += 1
+        with average.swapped_in() if average is not None else contextlib.nullcontext():
+            metrics = _evaluate(model, task, monitor)
+            run.history.append(EvalRecord(step=run.step, split=EVAL_SPLIT, metrics=metrics))
+            run.last_eval_step = run.step
+            value = metrics[monitor]
+            if _improved(value, run.best_metric, mode):
+                # Patience restarts only for a gain larger than min_delta, so evaluation noise
+                # that nudges the best up by a hair does not keep a stalled run alive.
+                gain = math.inf if run.best_metric is None else abs(value - run.best_metric)
+                significant = gain > config.early_stopping_min_delta
+                run.best_metric, run.best_step = value, run.step
+                run.evals_without_improvement = (
+                    0 if significant else run.evals_without_improvement + 1
+                )
+                save_weights_checkpoint(best_dir, model=model, progress=run.to_json())
+            else:
+                run.evals_without_improvement += 1
         save_last()
         elapsed = elapsed_before + (time.monotonic() - started)
         append_jsonl(
@@ -598,6 +611,8 @@ def fit(
                 optimizer.step()
             scheduler.step()
             run.step += 1
+            if average is not None:
+                average.update(run.step)
             nonfinite_in_a_row = 0
             run.last_train_loss = train_loss_sum / count
 
