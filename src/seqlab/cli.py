@@ -14,7 +14,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from seqlab import __version__
-from seqlab.commands import compare, demo, evaluate, forecast, predict, stream, train
+from seqlab.commands import (
+    compare,
+    demo,
+    evaluate,
+    forecast,
+    monitor,
+    predict,
+    retrain,
+    stream,
+    train,
+)
 from seqlab.errors import SeqlabError
 
 Command = Callable[[argparse.Namespace], int]
@@ -30,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seqlab {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (compare, train, evaluate, predict, forecast, stream, demo):
+    for module in (compare, train, evaluate, predict, forecast, monitor, retrain, stream, demo):
         module.register(subparsers)
     return parser
 

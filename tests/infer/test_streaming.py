@@ -185,3 +185,20 @@ def test_stream_mode_follows_the_model(trained):
     if name in INCREMENTAL:
         assert config.bidirectional is False
         assert config.pooling == name.split("-")[1]  # the setting reached the trained model
+
+
+def test_incremental_stream_never_re_reads_the_prefix(trained):
+    """Word by word, the tokenizer sees each committed character once (plus the unfinished last
+    word), so the work per push does not grow with the text: O(1) per token, not O(n)."""
+    name, predictor = trained
+    if name not in INCREMENTAL:
+        pytest.skip("re-encoding streams read the prefix by design")
+    stream = predictor.stream()
+    seen: list[str] = []
+    tokenize = stream.tokenize
+    stream.tokenize = lambda text: seen.append(text) or tokenize(text)
+    text = "the plot was awful and boring but the acting was great "
+    for word in text.split(" ")[:-1]:
+        seen.clear()
+        stream.push(word + " ")
+        assert "".join(seen) == word + " "  # the newly committed word and an empty tail

@@ -47,7 +47,7 @@ __all__ = [
     "split_bounds",
 ]
 
-SplitProtocol = Literal["etth1", "ratio"]
+SplitProtocol = Literal["etth1", "ratio", "rows"]
 
 _HOURS = 24
 _DAYS = 30
@@ -119,6 +119,7 @@ def split_bounds(
     input_length: int,
     protocol: SplitProtocol = "ratio",
     ratios: Sequence[float] = (0.7, 0.1, 0.2),
+    rows: Sequence[int] | None = None,
 ) -> SplitBounds:
     """Train/validation/test rows of a series of ``n_rows`` rows.
 
@@ -126,13 +127,21 @@ def split_bounds(
     gets ``int(n_rows * ratios[0])`` rows, test ``int(n_rows * ratios[2])``, validation the rest,
     in time order. The truncation is the reference code's (Autoformer ``Dataset_Custom``), kept so
     published splits of other data sets are reproduced exactly; note that ``90 * 0.7`` is
-    62.99999... in floating point and gives 62 rows.
+    62.99999... in floating point and gives 62 rows. ``"rows"``: ``rows`` gives the three row
+    counts (train, val, test) in time order; they must add up to ``n_rows``.
     """
     _check_positive("input_length", input_length)
     if protocol == "etth1":
         return etth1_split_bounds(n_rows, input_length=input_length)
+    if protocol == "rows":
+        if rows is None or len(rows) != 3 or sum(rows) != n_rows:
+            raise SeqlabError(
+                f"split rows {None if rows is None else tuple(rows)} must be three row counts "
+                f"(train, val, test) adding up to the series' {n_rows} rows"
+            )
+        return _bounds(n_rows, tuple(rows), input_length, protocol="rows")
     if protocol != "ratio":
-        raise SeqlabError(f"split protocol '{protocol}' is unknown; use 'etth1' or 'ratio'")
+        raise SeqlabError(f"split protocol '{protocol}' is unknown; use 'etth1', 'ratio' or 'rows'")
     if len(ratios) != 3 or min(ratios) <= 0 or abs(sum(ratios) - 1.0) > 1e-6:
         raise SeqlabError(
             f"split ratios {tuple(ratios)} must be three positive numbers (train, val, test) "

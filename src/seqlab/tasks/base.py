@@ -100,6 +100,11 @@ class Task(ABC):
     def save_files(self, model_dir: Path) -> None:  # noqa: B027 (optional hook, empty by default)
         """Write task files into the model directory (a tokenizer.json, for instance)."""
 
+    def save_trained_files(self, model: nn.Module, model_dir: Path) -> None:  # noqa: B027
+        """Write task files that need the trained model (reference errors for monitoring, say):
+        called with the best weights loaded, before model.safetensors marks the directory
+        complete. Empty by default."""
+
     def data_checksum(self) -> str | None:
         """SHA-256 of the data the run trained on, recorded in metrics.json; None for generated."""
         return None

@@ -16,7 +16,12 @@ over all 7 variables); "MS", every chosen column in, the target out. ``data.cale
 of day and day of week as extra inputs, never forecast. The z-score scaler is fitted on the
 training rows only and saved in config.json; the linear baseline, fitted by least squares on the
 training windows, is saved beside the weights (linear_baseline.safetensors), so an evaluation on
-another file reports it without the training data.
+another file reports it without the training data. After training, monitor_reference.json records
+what ``seqlab monitor`` compares recent data against (seqlab.tasks.forecasting_monitor): the
+per-window validation errors of the trained model and each column's training distribution. A
+model retrained by ``seqlab retrain`` keeps its training series in its own directory
+(training_data.csv, named under ``artifacts.training_data``) and its split as row counts
+(``data.split`` "rows").
 
 Loss: squared error on the normalised scale, summed over every forecast value of the batch, with
 its count. Metrics: ``mse`` and ``mae`` on the normalised scale (as published), ``mse_original``
@@ -46,6 +51,7 @@ from seqlab.data.sources import dataset_checksum, file_sha256, resolve_file
 from seqlab.data.windows import (
     CALENDAR_FEATURES,
     SplitBounds,
+    SplitRange,
     WindowBatch,
     WindowDataset,
     calendar_features,
@@ -73,8 +79,10 @@ class ForecastingDataConfig:
     (one timestamp column, numeric columns). timestamp_column: None finds date, timestamp, time
     or datetime. target: the column forecast. inputs: with features "M"/"MS", the other columns
     read (None: every numeric column). split: "etth1" (the fixed 12/4/4-month rows), "ratio"
-    (``split_ratios`` of the rows in time order) or "auto" (etth1 for the named data set, ratio
-    for a file). fill: how gaps and missing cells are filled ("interpolate" or "ffill").
+    (``split_ratios`` of the rows in time order), "rows" (``split_rows``: train, validation and
+    test row counts in time order, summing to the series' rows; what ``seqlab retrain`` writes)
+    or "auto" (etth1 for the named data set, ratio for a file). fill: how gaps and missing cells
+    are filled ("interpolate" or "ffill").
     """
 
     dataset: str | None = "etth1"
@@ -88,8 +96,9 @@ class ForecastingDataConfig:
     calendar: bool = False
     strict: bool = False
     fill: Literal["interpolate", "ffill"] = "interpolate"
-    split: Literal["auto", "etth1", "ratio"] = "auto"
+    split: Literal["auto", "etth1", "ratio", "rows"] = "auto"
     split_ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    split_rows: tuple[int, int, int] | None = None
     eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
@@ -114,9 +123,20 @@ class ForecastingDataConfig:
                 f"data.split_ratios {tuple(ratios)} must be three positive numbers (train, val, "
                 "test) summing to 1"
             )
+        if self.split == "rows":
+            if self.split_rows is None or min(self.split_rows) < 1:
+                raise ValueError(
+                    f"data.split 'rows' needs data.split_rows, three positive row counts (train, "
+                    f"val, test), got {self.split_rows}"
+                )
+        elif self.split_rows is not None:
+            raise ValueError(
+                f"data.split_rows is read with data.split 'rows', not '{self.split}'; set "
+                "data.split=rows or leave split_rows null"
+            )
 
     @property
-    def split_protocol(self) -> Literal["etth1", "ratio"]:
+    def split_protocol(self) -> Literal["etth1", "ratio", "rows"]:
         if self.split != "auto":
             return self.split
         return "ratio" if self.file else "etth1"
@@ -180,7 +200,10 @@ class ForecastingTask(Task):
         linear: LinearBaseline | None = None,
         eval_file: Path | None = None,
         eval_split: str | None = None,
+        training_data: Path | None = None,
     ) -> None:
+        """training_data: the training series kept in a model directory (``seqlab retrain``
+        writes it); read instead of ``data.file``, which then holds only its name."""
         super().__init__(run)
         self._scaler = scaler
         self._columns = None if columns is None else tuple(columns)
@@ -188,6 +211,7 @@ class ForecastingTask(Task):
         self._linear = linear
         self._eval_file = eval_file
         self._eval_split = eval_split
+        self._training_data = None if training_data is None else Path(training_data)
         self._series: SeriesFrame | None = None
         self._eval_series: SeriesFrame | None = None
         self._windows: dict[str, WindowDataset] = {}
@@ -218,7 +242,15 @@ class ForecastingTask(Task):
     def forecast_columns(self) -> tuple[str, ...]:
         return self.columns[len(self.columns) - self.output_features :]
 
+    @property
+    def data_path(self) -> Path:
+        """Where the training series is read from: the model directory's training_data.csv,
+        data.file, or the named data set (resolved, or an error saying where to put it)."""
+        return self._data_path()
+
     def _data_path(self) -> Path:
+        if self._training_data is not None:
+            return self._training_data
         if self.data.file:
             return Path(self.data.file)
         return resolve_file("etth1", "ETTh1.csv")
@@ -248,7 +280,10 @@ class ForecastingTask(Task):
     def series(self) -> SeriesFrame:
         """The training series (all rows; the splits are row ranges of it)."""
         if self._series is None:
-            self._series = self._read(self._data_path())
+            # A series kept in the model directory is named by its file name alone, so messages
+            # and reports do not depend on where the directory was built or moved.
+            name = None if self._training_data is None else self._training_data.name
+            self._series = self._read(self._data_path(), name=name)
             if self._columns is not None and self._series.columns != self._columns:
                 raise SeqlabError(
                     f"{self._series.source}: columns {', '.join(self._series.columns)} differ "
@@ -299,6 +334,7 @@ class ForecastingTask(Task):
             input_length=self.data.input_length,
             protocol=self.data.split_protocol,
             ratios=self.data.split_ratios,
+            rows=self.data.split_rows,
         )
 
     @property
@@ -345,20 +381,25 @@ class ForecastingTask(Task):
                         f"{frame.source}: {len(frame)} rows, one window needs input_length + "
                         f"horizon = {length} + {horizon} = {length + horizon}; give more rows"
                     )
-                rows = None
+                self._windows[split] = self.window_dataset(frame)
             else:
-                frame = self.series
-                rows = self.bounds[split]
-            values, extra = self._prepared(frame)
-            self._windows[split] = WindowDataset(
-                values,
-                input_length=length,
-                horizon=horizon,
-                rows=rows,
-                target_only=self.data.features != "M",
-                extra_inputs=extra,
-            )
+                self._windows[split] = self.window_dataset(self.series, rows=self.bounds[split])
         return self._windows[split]
+
+    def window_dataset(
+        self, frame: SeriesFrame, *, rows: range | SplitRange | None = None
+    ) -> WindowDataset:
+        """Every window of ``frame``'s ``rows`` (None: all of them), scaled with this model's
+        scaler, with calendar features when on."""
+        values, extra = self._prepared(frame)
+        return WindowDataset(
+            values,
+            input_length=self.data.input_length,
+            horizon=self.data.horizon,
+            rows=rows,
+            target_only=self.data.features != "M",
+            extra_inputs=extra,
+        )
 
     def to_original(self, values: np.ndarray) -> np.ndarray:
         """Forecast-column values (..., H, O) on the normalised scale -> the data's units."""
@@ -441,15 +482,28 @@ class ForecastingTask(Task):
         )
 
     def _forecasts(
-        self, model: nn.Module, split: str
+        self, model: nn.Module, split: str | WindowDataset
     ) -> Iterator[tuple[WindowBatch, np.ndarray, np.ndarray]]:
-        """(batch, forecast (B, H, O), truth (B, H, O)) for every window of ``split``, in time
-        order, as float64 arrays on the normalised scale."""
+        """(batch, forecast (B, H, O), truth (B, H, O)) for every window of ``split`` (a split's
+        name, or windows made by :meth:`window_dataset`), in time order, as float64 arrays on
+        the normalised scale."""
         device = next(model.parameters()).device
-        for batch in self.windows(split).batches(self.data.eval_batch_size):
+        windows = self.windows(split) if isinstance(split, str) else split
+        for batch in windows.batches(self.data.eval_batch_size):
             forecast = model(batch.inputs.to(device))  # (B, H, O)
             truth = self._as_outputs(batch.targets)  # (B, H, O)
             yield batch, forecast.double().cpu().numpy(), truth.double().numpy()
+
+    @torch.no_grad()
+    def window_errors(self, model: nn.Module, windows: str | WindowDataset) -> np.ndarray:
+        """Each window's mean squared error on the normalised scale, over its H x O forecast
+        values: (W,) float64 in time order. Their mean is ``evaluate``'s mse (every window
+        covers the same number of values). Call it with the model in eval mode."""
+        errors = [
+            np.square(forecast - truth).mean(axis=(1, 2))  # (B,)
+            for _, forecast, truth in self._forecasts(model, windows)
+        ]
+        return np.concatenate(errors)  # (W,)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
@@ -551,7 +605,7 @@ class ForecastingTask(Task):
 
     # ---- the model directory ----
     def artifacts(self) -> dict[str, Any]:
-        return {
+        artifacts = {
             "columns": list(self.columns),
             "forecast_columns": list(self.forecast_columns),
             "scaler": self.scaler.to_dict(),
@@ -560,6 +614,9 @@ class ForecastingTask(Task):
             "data_fixes": self.series.report.fixes(),
             "linear_baseline": LINEAR_BASELINE_FILE,
         }
+        if self._training_data is not None:
+            artifacts["training_data"] = self._training_data.name
+        return artifacts
 
     def save_files(self, model_dir: Path) -> None:
         from seqlab.utils.io import save_safetensors_atomic
@@ -570,9 +627,23 @@ class ForecastingTask(Task):
             model_dir / LINEAR_BASELINE_FILE,
         )
 
+    def save_trained_files(self, model: nn.Module, model_dir: Path) -> None:
+        """monitor_reference.json: the trained model's per-window validation errors and each
+        column's training distribution, for ``seqlab monitor``."""
+        from seqlab.tasks.forecasting_monitor import REFERENCE_FILE, build_reference
+        from seqlab.utils.io import atomic_write_json
+
+        was_training = model.training
+        model.eval()
+        try:
+            reference = build_reference(self, model)
+        finally:
+            model.train(was_training)
+        atomic_write_json(model_dir / REFERENCE_FILE, reference)
+
     def data_checksum(self) -> str | None:
-        if self.data.file:
-            return file_sha256(self.data.file)
+        if self._training_data is not None or self.data.file:
+            return file_sha256(self._data_path())
         return dataset_checksum("etth1")
 
     def with_eval_file(self, path: Path, *, split: str) -> ForecastingTask:
@@ -586,6 +657,7 @@ class ForecastingTask(Task):
             linear=self._linear,
             eval_file=Path(path),
             eval_split=split,
+            training_data=self._training_data,
         )
 
     @classmethod
@@ -599,11 +671,15 @@ class ForecastingTask(Task):
                     "hand? Retrain the model"
                 )
         columns = tuple(artifacts["columns"])
+        training_data = None
+        if "training_data" in artifacts:
+            training_data = model_dir / str(artifacts["training_data"])
         task = cls(
             run,
             scaler=StandardScaler.from_dict(artifacts["scaler"]),
             columns=columns,
             frequency=artifacts.get("frequency"),
+            training_data=training_data,
         )
         path = model_dir / artifacts.get("linear_baseline", LINEAR_BASELINE_FILE)
         if path.exists():

@@ -1,14 +1,16 @@
 """Train a run into a model directory, and read a model directory back: the same for every task.
 
 The directory (DESIGN.md, "The model directory"): config.json (written first, so even a crashed
-run says what it was), checkpoints/ and log.jsonl (the engine's), then model.safetensors (the
-best weights) and metrics.json (the final evaluation with its split and data checksum). Every
-file is written atomically.
+run says what it was), checkpoints/ and log.jsonl (the engine's), the task's files that need the
+trained model (``Task.save_trained_files``), then model.safetensors (the best weights) and
+metrics.json (the final evaluation with its split and data checksum). Every file is written
+atomically.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +67,20 @@ def train_run(
     resume: bool = False,
     progress: ProgressReporter | ProgressKind = "auto",
     final_split: str = "test",
+    task: Task | None = None,
+    initial_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> TrainedRun:
-    """Train ``run`` and write its model directory at ``out_dir``; returns what it measured."""
+    """Train ``run`` and write its model directory at ``out_dir``; returns what it measured.
+
+    task: the task object to train (built from ``run`` when None); ``seqlab retrain`` passes one
+    holding the previous model's scaler. initial_weights: a state dict the freshly built model
+    starts from instead of its initialisation (loaded strictly: every name must match).
+    """
     out = Path(out_dir)
-    task = task_class(run.task)(run)
+    if task is None:
+        task = task_class(run.task)(run)
+    elif task.run != run:
+        raise ValueError("train_run: task.run differs from run; pass the task built from run")
     if not resume and (out / MODEL_FILE).exists():
         raise SeqlabError(
             f"{out} already holds a trained model; choose another --out, or pass --resume to "
@@ -82,6 +94,8 @@ def train_run(
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(run.train.seed)  # the weights' initialisation is part of the seed's promise
     model = task.build_model()
+    if initial_weights is not None:
+        model.load_state_dict(initial_weights, strict=True)
     atomic_write_json(out / CONFIG_FILE, config_json(run, task.artifacts()))
     task.save_files(out)
     monitor, mode = task.monitor
@@ -90,6 +104,7 @@ def train_run(
     )
     load_best_weights(model, out)
     metrics = evaluate_split(task, model, final_split, detail=True)
+    task.save_trained_files(model, out)
     weights = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     save_safetensors_atomic(
         # One metadata key: safetensors writes several in a varying order, and the same weights

@@ -1,0 +1,263 @@
+"""Has the newest period of a series drifted from what a forecaster was trained on?
+
+References: seqlab.data.drift (the population stability index, the two-sample Kolmogorov-Smirnov
+statistic and their readings); Kunsch, 1989, "The Jackknife and the Bootstrap for General
+Stationary Observations" (means over consecutive blocks keep a series' dependence, which is why
+the error threshold below is taken over stretches of consecutive windows rather than from a
+z-test that would treat overlapping windows as independent).
+
+What training records (:func:`build_reference`, saved as monitor_reference.json in the model
+directory by ``ForecastingTask.save_trained_files``):
+
+- ``validation.window_mse``: the trained model's mean squared error on the normalised scale for
+  each validation window, in time order;
+- ``inputs``: for each column the model reads, the training rows' mean and standard deviation,
+  their decile bin edges and each bin's share (for PSI), and a sample of at most 1,000 of their
+  quantiles (for KS).
+
+What :func:`check` compares, over the newest ``window`` rows of the data (default
+``DEFAULT_WINDOW_HORIZONS`` x horizon rows: 168 for the default horizon of 24, a week of an
+hourly series):
+
+- forecast error: every window whose forecast targets lie in those rows (its input may reach
+  back ``input_length`` rows before them, as a validation window's does into the training
+  rows): W = window - horizon + 1 windows. Their mean error is compared with the means of every
+  stretch of W consecutive validation windows, and flagged when it exceeds the
+  ``ERROR_QUANTILE`` (99th) percentile of them. So when recent errors behave like validation
+  errors, a check raises a false alarm about 1 time in 100 (the checkpoint was chosen on
+  validation, so validation errors are slightly optimistic and the real rate slightly higher).
+  Stretches are consecutive because neighbouring windows share most of their values: their
+  errors are far from independent, and a z-test on the mean would alarm much more often than it
+  says. For the same reason the stretches must not overlap too much: when the validation period
+  holds fewer than ``MIN_BLOCKS`` (10) x W windows, the stretches are shortened to a tenth of it
+  (so it holds 10 disjoint ones). A mean over fewer windows varies more, so the threshold can
+  only rise: fewer false alarms, later detection. With the defaults on ETTh1 (2,857 validation
+  windows, W = 145) no shortening happens.
+- input drift, per column: PSI of the recent rows over the training deciles (flagged above
+  ``PSI_SIGNIFICANT`` = 0.25, "moderate" from 0.1), the KS statistic against the training
+  sample, and the shift of the mean in training standard deviations. Only PSI decides; KS and
+  the mean shift say how and where the distribution moved. A p-value would assume independent
+  rows (see seqlab.data.drift), and with a few hundred rows PSI's own noise stays well below
+  0.25 for a series like its training data (about (bins - 1) / rows = 0.05 for 168 rows).
+
+The status is DRIFT when either check flags, else OK; ``reasons`` gives one line per flag.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from torch import nn
+
+from seqlab.data.drift import (
+    bin_proportions,
+    ks_statistic,
+    population_stability_index,
+    quantile_bin_edges,
+    reference_sample,
+)
+from seqlab.data.series import SeriesFrame
+from seqlab.errors import SeqlabError
+
+if TYPE_CHECKING:
+    from seqlab.tasks.forecasting import ForecastingTask
+
+__all__ = [
+    "DEFAULT_WINDOW_HORIZONS",
+    "ERROR_QUANTILE",
+    "MIN_BLOCKS",
+    "PSI_MODERATE",
+    "PSI_SIGNIFICANT",
+    "REFERENCE_FILE",
+    "build_reference",
+    "check",
+    "error_threshold",
+    "load_reference",
+]
+
+REFERENCE_FILE = "monitor_reference.json"
+REFERENCE_FORMAT = 1
+DEFAULT_WINDOW_HORIZONS = 7
+ERROR_QUANTILE = 0.99
+MIN_BLOCKS = 10
+PSI_MODERATE = 0.1
+PSI_SIGNIFICANT = 0.25
+KS_SAMPLE_SIZE = 1000
+
+
+def build_reference(task: ForecastingTask, model: nn.Module) -> dict[str, Any]:
+    """What monitor compares against, from the trained ``model`` (in eval mode) and ``task``'s
+    training series: JSON-ready."""
+    errors = task.window_errors(model, "val")  # (W_val,)
+    bounds = task.bounds
+    train = task.series.values[bounds.train.slice].astype(np.float64)  # (N_train, F)
+    inputs: dict[str, Any] = {}
+    for index, column in enumerate(task.columns):
+        values = train[:, index]  # (N_train,)
+        edges = quantile_bin_edges(values)
+        inputs[column] = {
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "bin_edges": edges.tolist(),
+            "bin_proportions": bin_proportions(values, edges).tolist(),
+            "sample": reference_sample(values, KS_SAMPLE_SIZE).tolist(),
+        }
+    return {
+        "format": REFERENCE_FORMAT,
+        "training_rows": [bounds.train.start, bounds.train.stop],
+        "validation": {
+            "target_rows": [bounds.val.first_target, bounds.val.stop],
+            "windows": int(errors.size),
+            "mse": float(errors.mean()),
+            "window_mse": errors.tolist(),
+        },
+        "inputs": inputs,
+    }
+
+
+def load_reference(model_dir: Path) -> dict[str, Any]:
+    """monitor_reference.json of ``model_dir``; a one-line error when it is missing or bad."""
+    path = Path(model_dir) / REFERENCE_FILE
+    if not path.is_file():
+        raise SeqlabError(
+            f"{model_dir} has no {REFERENCE_FILE} (it was trained before seqlab recorded the "
+            "validation errors and training distributions that monitor compares against); "
+            f"write a new directory that has one with 'seqlab retrain {model_dir} --data "
+            "NEW.csv --out NEW_DIR' or 'seqlab train forecasting'"
+        )
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise SeqlabError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
+    if not isinstance(reference, dict) or reference.get("format") != REFERENCE_FORMAT:
+        raise SeqlabError(
+            f"{path} is not a format-{REFERENCE_FORMAT} monitor reference; was it edited by "
+            "hand? Retrain the model to write it again"
+        )
+    return reference
+
+
+def error_threshold(
+    validation_errors: np.ndarray, windows: int, *, quantile: float = ERROR_QUANTILE
+) -> dict[str, Any]:
+    """The alarm level for the mean error of ``windows`` consecutive windows: the ``quantile``
+    of the means of every stretch of that many consecutive validation windows, the stretches
+    shortened to count // MIN_BLOCKS windows when the validation period is shorter than
+    MIN_BLOCKS of them. Returns the threshold and how it was made."""
+    errors = np.asarray(validation_errors, dtype=np.float64)  # (N,)
+    count = int(errors.size)
+    if count == 0:
+        raise SeqlabError("the monitor reference holds no validation windows; retrain the model")
+    stretch = max(1, min(windows, count // MIN_BLOCKS))
+    totals = np.concatenate([[0.0], np.cumsum(errors)])  # (N + 1,)
+    means = (totals[stretch:] - totals[:-stretch]) / stretch  # (N - stretch + 1,)
+    return {
+        "threshold": float(np.quantile(means, quantile)),
+        "quantile": quantile,
+        "stretch_windows": stretch,
+        "stretches": int(means.size),
+        "reference_windows": count,
+    }
+
+
+def _column_status(psi: float) -> str:
+    if psi > PSI_SIGNIFICANT:
+        return "significant"
+    return "moderate" if psi >= PSI_MODERATE else "stable"
+
+
+def check(
+    task: ForecastingTask,
+    model: nn.Module,
+    reference: dict[str, Any],
+    frame: SeriesFrame,
+    *,
+    window: int | None = None,
+) -> dict[str, Any]:
+    """Compare the newest ``window`` rows of ``frame`` with ``reference``; JSON-ready:
+    ``status`` ("OK" or "DRIFT"), ``reasons``, ``period``, ``error`` and ``inputs``."""
+    length, horizon = task.data.input_length, task.data.horizon
+    rows = DEFAULT_WINDOW_HORIZONS * horizon if window is None else window
+    if rows < horizon:
+        raise SeqlabError(
+            f"--window ({rows}) must be at least the horizon ({horizon}) so that one forecast "
+            "fits in it"
+        )
+    if len(frame) < rows + length:
+        raise SeqlabError(
+            f"{frame.source}: {len(frame)} rows; monitoring the last {rows} needs the "
+            f"input_length = {length} rows before them too ({rows + length} in all); give more "
+            "rows or a smaller --window"
+        )
+    missing = [column for column in task.columns if column not in reference.get("inputs", {})]
+    if missing or "validation" not in reference:
+        raise SeqlabError(
+            f"the monitor reference does not describe column(s) {', '.join(missing)} of the "
+            "model; was it edited by hand? Retrain the model to write it again"
+        )
+    first = len(frame) - rows
+
+    # Forecast error: every window forecasting rows of the period, against validation stretches.
+    windows = task.window_dataset(frame, rows=range(first - length, len(frame)))
+    recent = task.window_errors(model, windows)  # (W,)
+    limit = error_threshold(np.asarray(reference["validation"]["window_mse"]), int(recent.size))
+    recent_mse = float(recent.mean())
+    validation_mse = float(reference["validation"]["mse"])
+    error = {
+        "recent_mse": recent_mse,
+        **limit,
+        "windows": int(recent.size),
+        "validation_mse": validation_mse,
+        "ratio_to_validation": recent_mse / validation_mse if validation_mse > 0 else None,
+        "status": "DRIFT" if recent_mse > limit["threshold"] else "OK",
+    }
+    reasons = []
+    if error["status"] == "DRIFT":
+        reasons.append(
+            f"forecast error: recent mse {recent_mse:.4g} over {recent.size} windows exceeds "
+            f"{limit['threshold']:.4g}, the {ERROR_QUANTILE:.0%} point of the mean over "
+            f"{limit['stretch_windows']} consecutive validation windows (validation mse "
+            f"{validation_mse:.4g})"
+        )
+
+    # Input drift: each column's newest rows against its training rows.
+    inputs: dict[str, dict[str, Any]] = {}
+    for index, column in enumerate(task.columns):
+        saved = reference["inputs"][column]
+        values = frame.values[first:, index].astype(np.float64)  # (rows,)
+        edges = np.asarray(saved["bin_edges"], dtype=np.float64)
+        psi = population_stability_index(saved["bin_proportions"], bin_proportions(values, edges))
+        std = saved["std"] if saved["std"] > 0 else 1.0  # a constant column: as the scaler does
+        shift = (float(values.mean()) - saved["mean"]) / std
+        inputs[column] = {
+            "psi": psi,
+            "ks": ks_statistic(np.asarray(saved["sample"]), values),
+            "mean_shift_in_std": shift,
+            "status": _column_status(psi),
+        }
+        if inputs[column]["status"] == "significant":
+            reasons.append(
+                f"input '{column}': psi {psi:.3g} > {PSI_SIGNIFICANT} (ks "
+                f"{inputs[column]['ks']:.3g}, mean shifted {shift:+.2f} training std)"
+            )
+    return {
+        "status": "DRIFT" if reasons else "OK",
+        "reasons": reasons,
+        "source": frame.source,
+        "period": {
+            "rows": rows,
+            "first": frame.timestamps[first].isoformat(),
+            "last": frame.timestamps[-1].isoformat(),
+        },
+        "error": error,
+        "inputs": inputs,
+        "rules": {
+            "error_quantile": ERROR_QUANTILE,
+            "psi_moderate": PSI_MODERATE,
+            "psi_significant": PSI_SIGNIFICANT,
+        },
+        "data_fixes": frame.report.fixes(),
+    }
