@@ -394,3 +394,21 @@ def test_keep_checkpoints_false_removes_last_but_keeps_best(tmp_path: Path) -> N
         progress="quiet")  # fmt: skip
     assert not (tmp_path / "checkpoints" / "last").exists()
     assert (tmp_path / "checkpoints" / "best" / "model.safetensors").is_file()
+
+
+def test_threads_apply_during_training_and_are_restored(tmp_path: Path, monkeypatch) -> None:
+    # A stand-in for torch's thread setting: a real second thread would only slow this suite.
+    current = [torch.get_num_threads()]
+    monkeypatch.setattr(torch, "get_num_threads", lambda: current[0])
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: current.__setitem__(0, n))
+    seen: list[int] = []
+
+    class Counting(RegressionTask):
+        def loss(self, model, batch, state=None):  # type: ignore[override]
+            seen.append(torch.get_num_threads())
+            return super().loss(model, batch, state)
+
+    before = current[0]
+    fit(regression_model(), Counting(), config(threads=before + 3), tmp_path, progress="quiet")
+    assert set(seen) == {before + 3}
+    assert current[0] == before

@@ -25,9 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "consecutive validation windows (about 1 false alarm in 100 checks of data like the "
             "validation period; fewer windows per stretch when validation holds fewer than 10 "
             "such stretches end to end, which only raises the threshold). Inputs: for each "
-            "column, the population stability index over the training deciles (flagged above "
-            "0.25; 0.1 to 0.25 is 'moderate'), the Kolmogorov-Smirnov statistic and the mean "
-            "shift in training standard deviations. Exit status: 0 OK, 3 DRIFT, 2 error."
+            "column, the population stability index (PSI) over the training deciles, flagged "
+            "above the larger of 0.25 and the 99th percentile of the PSIs of every stretch of "
+            "as many training rows (a seasonal series strays far from its yearly distribution "
+            "within a week); also the conventional PSI reading (< 0.1 stable, 0.1 to 0.25 "
+            "moderate, > 0.25 significant), the Kolmogorov-Smirnov statistic and the mean shift "
+            "in training standard deviations. Exit status: 0 OK, 3 DRIFT, 2 error."
         ),
     )
     parser.add_argument("model_dir", type=Path, metavar="DIR", help="a forecasting model directory")
@@ -106,19 +109,22 @@ def _print_report(result: dict[str, Any]) -> None:
         highlight=False,
     )
     table = Table(title="inputs against the training rows")
-    for name in ("column", "psi", "ks", "mean shift (std)", "status"):
+    for name in ("column", "psi", "alarm above", "reading", "ks", "mean shift (std)", "status"):
         table.add_column(name, justify="left" if name == "column" else "right")
     for column, figures in result["inputs"].items():
         table.add_row(
             column,
             f"{figures['psi']:.3f}",
+            f"{figures['psi_threshold']:.3f}",
+            figures["psi_reading"],
             f"{figures['ks']:.3f}",
             f"{figures['mean_shift_in_std']:+.2f}",
             figures["status"],
         )
     console.print(table)
     console.print(
-        "psi: < 0.1 stable, 0.1 to 0.25 moderate, > 0.25 significant (flagged)",
+        "alarm above: the larger of 0.25 and the 99% point of the psi of as many consecutive "
+        "training rows; reading: < 0.1 stable, 0.1 to 0.25 moderate, > 0.25 significant",
         markup=False,
         highlight=False,
     )

@@ -59,6 +59,9 @@ class TrainConfig:
     # Polyak averaging: evaluate and keep an exponential moving average of the weights
     # (seqlab.train.averaging); None trains and keeps the raw weights.
     weight_average_decay: float | None = None
+    # CPU threads for torch's kernels (None: torch's default, one per core). On a machine shared
+    # with other jobs, 1 avoids threads spinning while they wait for each other.
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         _positive_int("steps", self.steps)
@@ -100,6 +103,8 @@ class TrainConfig:
             raise ConfigError(f"stop_at ({self.stop_at}) must be a finite number or null")
         if self.max_seconds is not None:
             _positive_float("max_seconds", self.max_seconds)
+        if self.threads is not None:
+            _positive_int("threads", self.threads)
         if self.weight_average_decay is not None and not 0.0 < self.weight_average_decay < 1.0:
             raise ConfigError(
                 f"weight_average_decay ({self.weight_average_decay}) must be in (0, 1), e.g. "

@@ -71,7 +71,7 @@ EVAL_SPLIT = "val"
 _RESUME_SAFE = frozenset(
     {"steps", "max_seconds", "eval_every", "log_every", "early_stopping_patience", "stop_at",
      "early_stopping_min_delta",
-     "keep_checkpoints", "max_nonfinite_steps", "device"}
+     "keep_checkpoints", "max_nonfinite_steps", "device", "threads"}
 )  # fmt: skip
 
 
@@ -510,6 +510,9 @@ def fit(
         if amp_dtype is not None
         else contextlib.nullcontext
     )
+    threads_before = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     try:
         while stop_reason is None:
             # Budgets are checked before a step so that a stop always falls between steps.
@@ -653,6 +656,7 @@ def fit(
         append_jsonl(log_path, {"event": "stop", "step": run.step, "reason": stop_reason})
     finally:
         reporter.close()
+        torch.set_num_threads(threads_before)
 
     if not config.keep_checkpoints and find_checkpoint(best_dir) is not None:
         # The resume state (optimizer moments, RNGs) is the bulk; best/ keeps the weights.
