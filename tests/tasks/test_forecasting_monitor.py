@@ -22,17 +22,20 @@ from _forecasting_runs import HORIZON, INPUT_LENGTH, TRAIN_ROWS, hourly_series, 
 
 from seqlab import cli
 from seqlab.data.drift import (
+    bin_index,
     bin_proportions,
     ks_statistic,
     population_stability_index,
     quantile_bin_edges,
     reference_sample,
+    stretch_psi,
 )
 from seqlab.data.windows import WindowDataset
 from seqlab.tasks.forecasting_monitor import (
     DEFAULT_WINDOW_HORIZONS,
     REFERENCE_FILE,
     error_threshold,
+    input_threshold,
 )
 from seqlab.tasks.runner import load_trained
 
@@ -44,7 +47,7 @@ PERIOD = DEFAULT_WINDOW_HORIZONS * HORIZON  # rows monitored by default: 84
 
 def test_psi_equals_a_hand_computation() -> None:
     reference = np.arange(1.0, 11.0)  # 1 .. 10
-    edges = quantile_bin_edges(reference, bins=4)
+    edges = quantile_bin_edges(reference, bins=4, tail=0.0)
     np.testing.assert_array_equal(edges, [3.25, 5.5, 7.75])  # numpy's linear quantiles
     expected = bin_proportions(reference, edges)
     np.testing.assert_array_equal(expected, [0.3, 0.2, 0.2, 0.3])  # {1,2,3} {4,5} {6,7} {8,9,10}
@@ -63,6 +66,38 @@ def test_psi_equals_a_hand_computation() -> None:
     constant = np.full(20, 3.0)
     np.testing.assert_array_equal(quantile_bin_edges(constant), [3.0])
     np.testing.assert_array_equal(bin_proportions(constant, [3.0]), [0.0, 1.0])
+
+
+def test_tail_bins_make_values_beyond_the_reference_score_more() -> None:
+    reference = np.arange(1001.0)  # 0 .. 1000: the 0.1% and 99.9% quantiles are 1 and 999
+    edges = quantile_bin_edges(reference, bins=2, tail=0.001)
+    np.testing.assert_array_equal(edges, [1.0, 500.0, 999.0])
+    expected = bin_proportions(reference, edges)
+    np.testing.assert_allclose(expected, np.array([1, 499, 499, 2]) / 1001)
+    # Wholly inside the top half, and wholly beyond the top of the reference.
+    inside = population_stability_index(expected, bin_proportions(np.full(10, 700.0), edges))
+    beyond = population_stability_index(expected, bin_proportions(np.full(10, 5000.0), edges))
+    e = expected
+    by_hand = (
+        (1e-4 - e[0]) * math.log(1e-4 / e[0])
+        + (1e-4 - e[1]) * math.log(1e-4 / e[1])
+        + (1e-4 - e[2]) * math.log(1e-4 / e[2])
+        + (1.0 - e[3]) * math.log(1.0 / e[3])
+    )
+    assert beyond == pytest.approx(by_hand, rel=1e-12)
+    assert beyond > inside + 2
+
+
+def test_stretch_psi_equals_psi_of_each_stretch() -> None:
+    rng = np.random.default_rng(2)
+    values = np.cumsum(rng.normal(size=200))  # a wandering series
+    edges = quantile_bin_edges(values)
+    expected = bin_proportions(values, edges)
+    got = stretch_psi(bin_index(values, edges), expected, 24)
+    assert got.shape == (200 - 24 + 1,)
+    for start in (0, 57, 176):
+        stretch = bin_proportions(values[start : start + 24], edges)
+        assert got[start] == pytest.approx(population_stability_index(expected, stretch), rel=1e-12)
 
 
 def test_ks_equals_a_hand_computation() -> None:
@@ -140,11 +175,14 @@ def test_training_records_validation_errors_and_training_distributions(workspace
     # Each column's training rows (the first 70%), straight from the CSV.
     train = pd.read_csv(workspace / "series.csv").iloc[: int(TRAIN_ROWS * 0.7)]
     assert reference["training_rows"] == [0, int(TRAIN_ROWS * 0.7)]
+    levels = [0.001, *(np.arange(1, 10) / 10), 0.999]  # deciles and two tails
     for column in ("load", "wind", "temp"):
         values = train[column].to_numpy(np.float32).astype(np.float64)
         saved = reference["inputs"][column]
-        np.testing.assert_allclose(saved["bin_edges"], np.quantile(values, np.arange(1, 10) / 10))
+        np.testing.assert_allclose(saved["bin_edges"], np.quantile(values, levels))
         assert sum(saved["bin_proportions"]) == pytest.approx(1.0)
+        bins = [ord(letter) - ord("a") for letter in saved["training_bins"]]
+        np.testing.assert_array_equal(bins, np.searchsorted(saved["bin_edges"], values, "right"))
         assert saved["mean"] == pytest.approx(values.mean(), rel=1e-12)
         np.testing.assert_array_equal(saved["sample"], np.sort(values))  # 840 <= 1000: all
 
@@ -159,7 +197,7 @@ def test_an_unshifted_continuation_is_ok(
     assert result["error"]["status"] == "OK"
     assert result["error"]["recent_mse"] < result["error"]["threshold"]
     for column, figures in result["inputs"].items():
-        assert figures["status"] != "significant", column
+        assert figures["status"] == "OK" and figures["psi_reading"] == "stable", column
         assert abs(figures["mean_shift_in_std"]) < 0.5
 
 
@@ -170,8 +208,9 @@ def test_a_level_shift_is_drift_and_names_the_columns(
     code, result = _monitor(capsys, str(workspace / "model"), "--data", str(shifted))
     assert code == 3 and result["status"] == "DRIFT"
     inputs = result["inputs"]
-    assert inputs["load"]["status"] == inputs["temp"]["status"] == "significant"
-    assert inputs["wind"]["status"] != "significant"  # the column left alone
+    assert inputs["load"]["status"] == inputs["temp"]["status"] == "DRIFT"
+    assert inputs["load"]["psi_reading"] == "significant"
+    assert inputs["wind"]["status"] == "OK"  # the column left alone
     assert inputs["load"]["mean_shift_in_std"] == pytest.approx(3.0, abs=0.3)
     assert inputs["load"]["ks"] > 0.9
     assert any(reason.startswith("input 'load': psi") for reason in result["reasons"])
@@ -184,6 +223,18 @@ def test_a_level_shift_is_drift_and_names_the_columns(
     psi = population_stability_index(reference["bin_proportions"], shares)
     assert inputs["load"]["psi"] == pytest.approx(psi, rel=1e-12)
     assert inputs["load"]["ks"] == pytest.approx(ks_statistic(reference["sample"], values))
+    # The alarm level: the 99% point of the PSI of every 84 consecutive training rows, or 0.25.
+    train = pd.read_csv(workspace / "series.csv")["load"].to_numpy(np.float32).astype(np.float64)
+    train = train[: int(TRAIN_ROWS * 0.7)]
+    edges = np.array(reference["bin_edges"])
+    stretches = [
+        population_stability_index(reference["bin_proportions"], bin_proportions(part, edges))
+        for part in (train[start : start + PERIOD] for start in range(len(train) - PERIOD + 1))
+    ]
+    level = max(0.25, float(np.quantile(stretches, 0.99)))
+    assert inputs["load"]["psi_threshold"] == pytest.approx(level, rel=1e-9)
+    saved = input_threshold(reference["training_bins"], reference["bin_proportions"], PERIOD)
+    assert saved == {"threshold": inputs["load"]["psi_threshold"], "stretch_rows": PERIOD}
 
     # The recent error: every window forecasting the last 84 rows, with the model directly.
     config = json.loads((workspace / "model" / "config.json").read_text())
@@ -216,20 +267,21 @@ def test_json_shape_and_the_table(workspace: Path, capsys: pytest.CaptureFixture
     }  # fmt: skip
     assert list(result["inputs"]) == ["load", "wind", "temp"]
     for figures in result["inputs"].values():
-        assert set(figures) == {"psi", "ks", "mean_shift_in_std", "status"}
+        assert set(figures) == {"psi", "psi_threshold", "psi_reading", "ks", "mean_shift_in_std",
+                                "status"}  # fmt: skip
     assert result["period"] == {"rows": 96, "first": "2024-02-26T00:00:00",
                                 "last": "2024-02-29T23:00:00"}  # fmt: skip
     assert result["error"]["windows"] == 96 - HORIZON + 1
-    assert result["rules"] == {"error_quantile": 0.99, "psi_moderate": 0.1,
-                               "psi_significant": 0.25}  # fmt: skip
+    assert result["rules"] == {"error_quantile": 0.99, "input_quantile": 0.99,
+                               "psi_moderate": 0.1, "psi_significant": 0.25}  # fmt: skip
     # 109 validation windows: stretches of 10 (so 10 disjoint ones fit), not 85.
     assert result["error"]["reference_windows"] == 109 and result["error"]["stretch_windows"] == 10
 
     capsys.readouterr()
     assert cli.main(["monitor", model, "--data", str(workspace / "shifted.csv")]) == 3
     out = capsys.readouterr().out
-    for text in ("forecast error", "inputs against the training rows", "significant",
-                 "drift: input 'load'", "DRIFT"):  # fmt: skip
+    for text in ("forecast error", "inputs against the training rows", "alarm above",
+                 "significant", "drift: input 'load'", "DRIFT"):  # fmt: skip
         assert text in out
 
 

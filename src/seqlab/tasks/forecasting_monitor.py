@@ -35,19 +35,19 @@ hourly series):
   (so it holds 10 disjoint ones). A mean over fewer windows varies more, so the threshold can
   only rise: fewer false alarms, later detection. With the defaults on ETTh1 (2,857 validation
   windows, W = 145) no shortening happens.
-- input drift, per column: PSI of the recent rows over the training bins, flagged above the
-  larger of the conventional ``PSI_SIGNIFICANT`` (0.25) and the ``INPUT_QUANTILE`` (99th)
-  percentile of the PSIs of every stretch of as many consecutive training rows (stretches
-  shortened as above when the training rows hold fewer than 10 of them end to end). The
-  conventional reading alone (below 0.1 stable, 0.1 to 0.25 moderate, above 0.25 significant,
-  reported as ``psi_reading``) suits a steady series, where a few hundred rows like the
-  training data score about (bins - 1) / rows = 0.05; a seasonal one strays far more within its
-  own training data: on ETTh1 the median week of the training year scores 4 against the year
-  and the least 0.9 (a week spans a narrow slice of a year's temperatures), and a fixed 0.25
-  would call every week drift. Calibrated, a column raises a false alarm about 1 time in 100
-  when the recent period is like a stretch of training. KS and the mean shift (in training standard
-  deviations) are reported to say how the distribution moved; they do not decide, since a
-  p-value would assume independent rows (see seqlab.data.drift).
+- input drift, per column: PSI of the recent rows over the training bins, flagged above the larger
+  of the conventional ``PSI_SIGNIFICANT`` (0.25) and the ``INPUT_QUANTILE`` (99th) percentile of the
+  PSIs of every stretch of as many consecutive training rows (stretches shortened as above when the
+  training rows hold fewer than 10 of them end to end). The conventional reading alone (below 0.1
+  stable, 0.1 to 0.25 moderate, above 0.25 significant, reported as ``psi_reading``) suits a steady
+  series, where a week of rows like the training data scores about 0.05 (0.01 to 0.05 for the
+  generated series of the tests); a seasonal one strays far more within its own training data: on
+  ETTh1 the median week of the training year scores 4 against the year and the least 0.9 (a week
+  spans a narrow slice of a year's temperatures), and a fixed 0.25 would call every week drift.
+  Calibrated, a column raises a false alarm about 1 time in 100 when the recent period is like a
+  stretch of training. KS and the mean shift (in training standard deviations) are reported to say
+  how the distribution moved; they do not decide, since a p-value would assume independent rows (see
+  seqlab.data.drift).
 
 The status is DRIFT when either check flags, else OK; ``reasons`` gives one line per flag. With
 F input columns the checks together raise a false alarm up to (1 + F) times in 100.
