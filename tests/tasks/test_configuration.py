@@ -90,15 +90,13 @@ def test_preset_train_section_per_family() -> None:
         assert getattr(minilm.train, key) == value, key
     assert minilm.train.lr == SentimentTask.family_defaults("minilm")["train"]["lr"]
     lstm = build_run_config("sentiment", family="lstm", preset="cpu-small")
-    assert (
-        (lstm.train.steps, lstm.train.batch_size)
-        == (
-            preset["train"]["steps"],
-            preset["train"]["batch_size"],
-        )
-        != (minilm.train.steps, minilm.train.batch_size)
-    )
-    assert lstm.train.max_seconds is None
+    for key, value in preset["train_by_family"]["lstm"].items():
+        assert getattr(lstm.train, key) == value, key
+    assert lstm.train.steps == preset["train"]["steps"]  # the shared section still applies
+    transformer = build_run_config("sentiment", family="transformer", preset="cpu-small")
+    assert "transformer" not in preset["train_by_family"]
+    assert transformer.train.batch_size == preset["train"]["batch_size"] != minilm.train.batch_size
+    assert transformer.train.max_seconds is None and transformer.train.weight_average_decay is None
 
 
 def test_set_overrides_the_preset() -> None:
