@@ -94,8 +94,8 @@ def predict_latency(predictor, sentences: list[str], *, repeats: int) -> tuple[f
     """Median seconds of a batch-1 ``predict`` over dev sentences of about 20 tokens."""
     task = predictor.task_object
     chosen = [s for s in sentences if len(task.encode([s])[0][0]) in LATENCY_TOKENS][:repeats]
-    for sentence in chosen[:5]:
-        predictor.predict([sentence])  # warm-up
+    for sentence in chosen[:20]:
+        predictor.predict([sentence])  # warm-up: the first calls allocate and pick kernels
     samples = []
     for sentence in chosen:
         started = time.perf_counter()
