@@ -94,9 +94,8 @@ def test_preset_train_section_per_family() -> None:
         assert getattr(lstm.train, key) == value, key
     assert lstm.train.steps == preset["train"]["steps"]  # the shared section still applies
     transformer = build_run_config("sentiment", family="transformer", preset="cpu-small")
-    assert "transformer" not in preset["train_by_family"]
-    assert transformer.train.batch_size == preset["train"]["batch_size"] != minilm.train.batch_size
-    assert transformer.train.max_seconds is None and transformer.train.weight_average_decay is None
+    assert transformer.train.lr == preset["train_by_family"]["transformer"]["lr"]
+    assert transformer.train.max_seconds is None is minilm.train.weight_average_decay
 
 
 def test_set_overrides_the_preset() -> None:

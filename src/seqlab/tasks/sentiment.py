@@ -392,7 +392,7 @@ class SentimentTask(Task):
                     "gru": {"hidden_size": 128, "embed_dim": 128, "bidirectional": True,
                             "pooling": "max", "dropout": 0.3},
                     "transformer": {"d_model": 128, "num_heads": 4, "num_layers": 2,
-                                    "dim_feedforward": 256, "dropout": 0.1, "max_len": 128,
+                                    "dim_feedforward": 256, "dropout": 0.2, "max_len": 128,
                                     "positions": "learned", "pooling": "cls"},
                     "minilm": {"pooling": "mean"},
                 },
@@ -401,6 +401,9 @@ class SentimentTask(Task):
                     # average of the weights held the BiLSTM's dev accuracy at about 85% where
                     # batches of 64 without it peaked near 83.7%.
                     **{family: recurrent_train for family in ("rnn", "lstm", "gru")},
+                    # The same for the small Transformer, which also gained from lr 1e-3 and
+                    # dropout 0.2 (dev accuracy 81.4% -> 82.1%; differences of one run each).
+                    "transformer": {**recurrent_train, "lr": 1e-3},
                     # Fine-tuning 22M pretrained weights costs ~20x a small BiLSTM's step on a
                     # CPU: about two epochs of SST-2 at BERT's batch size, and a wall-clock cap.
                     "minilm": {"steps": 4000, "batch_size": 32, "warmup_steps": 400,
