@@ -66,6 +66,11 @@ def interleaved_medians(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 def append_section(title: str, body: str) -> None:
     """Append a dated section with the exact command and the machine to BENCHMARKS.md."""
     command = " ".join(shlex.quote(part) for part in [Path(sys.executable).name, *sys.argv])

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import append_section  # noqa: E402
+from _report import append_section, markdown_table  # noqa: E402
 from seqlab.lab.compare import CompareSettings, run_compare  # noqa: E402
 from seqlab.lab.report import (  # noqa: E402
     distance_tables,
@@ -19,11 +19,6 @@ from seqlab.lab.report import (  # noqa: E402
     results_table,
     write_report,
 )
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def main() -> None:

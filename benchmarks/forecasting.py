@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import append_section  # noqa: E402
+from _report import append_section, markdown_table  # noqa: E402
 
 SETTINGS = {
     "S-168-24": ("S", 168, 24),
@@ -55,11 +55,6 @@ def train(command: list[str], out: Path, *, reuse: bool) -> float | None:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "seqlab", *command[1:]], check=True)
     return time.perf_counter() - started
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def main() -> None:

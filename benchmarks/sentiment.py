@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import seqlab  # noqa: E402
-from _report import append_section  # noqa: E402
+from _report import append_section, markdown_table  # noqa: E402
 from seqlab.data.sources import resolve_file  # noqa: E402
 from seqlab.data.text_files import read_labelled_texts  # noqa: E402
 
@@ -119,11 +119,6 @@ def stream_cost(predictor, sentences: list[str], *, count: int) -> tuple[float, 
         if tokens:
             per_token.append(seconds / tokens)
     return statistics.median(per_token), mode
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def main() -> None:
