@@ -19,16 +19,25 @@ TRAIN_ROWS = 24 * 50
 NEW_ROWS = 24 * 10
 
 
-def hourly_series(rows: int = TRAIN_ROWS + NEW_ROWS, *, seed: int = 0) -> pd.DataFrame:
+def hourly_series(
+    rows: int = TRAIN_ROWS + NEW_ROWS,
+    *,
+    seed: int = 0,
+    noise: float = 0.2,
+    start: str = "2024-01-01",
+    timestamp_column: str = "date",
+    time_format: str = "%Y-%m-%d %H:%M",
+) -> pd.DataFrame:
+    """Hourly rows: a daily cycle plus noise in three columns, the target ``temp`` last."""
     rng = np.random.default_rng(seed)
     hours = np.arange(rows)
-    load = 10 + 3 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 0.2, rows)
+    load = 10 + 3 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, noise, rows)
     wind = 4 + rng.normal(0, 1.0, rows)
-    temp = 20 + 5 * np.sin(2 * np.pi * (hours - 3) / 24) + 0.2 * load + rng.normal(0, 0.2, rows)
-    stamps = pd.date_range("2024-01-01", periods=rows, freq="h")
+    temp = 20 + 5 * np.sin(2 * np.pi * (hours - 3) / 24) + 0.2 * load + rng.normal(0, noise, rows)
+    stamps = pd.date_range(start, periods=rows, freq="h")
     return pd.DataFrame(
         {
-            "date": stamps.strftime("%Y-%m-%d %H:%M"),
+            timestamp_column: stamps.strftime(time_format),
             "load": load.round(4),
             "wind": wind.round(4),
             "temp": temp.round(4),

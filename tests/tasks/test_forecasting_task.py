@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _forecasting_runs import hourly_series
 from torch.testing import assert_close
 
 from seqlab.data.sources import resolve_file
@@ -36,20 +37,10 @@ ROWS = 24 * 40  # 960 hourly rows: ratio split 672 / 96 / 192
 
 def series_frame(rows: int = ROWS, *, seed: int = 0) -> pd.DataFrame:
     """Hourly rows: a daily cycle plus noise in three columns, the target ``temp`` last."""
-    rng = np.random.default_rng(seed)
-    hours = np.arange(rows)
-    load = 10 + 3 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 0.3, rows)
-    wind = 4 + rng.normal(0, 1.0, rows)
-    temp = 20 + 5 * np.sin(2 * np.pi * (hours - 3) / 24) + 0.2 * load + rng.normal(0, 0.3, rows)
-    stamps = pd.date_range("2024-03-01", periods=rows, freq="h")
-    return pd.DataFrame(
-        {
-            "timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"),
-            "load": load.round(4),
-            "wind": wind.round(4),
-            "temp": temp.round(4),
-        }
-    )
+    return hourly_series(
+        rows, seed=seed, noise=0.3, start="2024-03-01", timestamp_column="timestamp",
+        time_format="%Y-%m-%d %H:%M:%S",
+    )  # fmt: skip
 
 
 def write_series(path: Path, frame: pd.DataFrame | None = None) -> Path:
