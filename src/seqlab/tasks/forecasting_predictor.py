@@ -20,16 +20,13 @@ import torch
 from seqlab.data.series import SeriesFrame
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
-from seqlab.tasks.runner import load_trained
+from seqlab.tasks.runner import predictor_from_dir
 
 
 class ForecastingPredictor(Predictor):
     @classmethod
     def from_dir(cls, model_dir: Path) -> ForecastingPredictor:
-        task, model, config = load_trained(model_dir)
-        predictor = cls(model=model, config=config, model_dir=model_dir)
-        predictor.task_object = task
-        return predictor
+        return predictor_from_dir(cls, model_dir)
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file
@@ -32,6 +32,7 @@ from seqlab.utils.seeding import seed_everything
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
+P = TypeVar("P")  # a Predictor subclass
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,15 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
 def run_config_of(config: dict[str, Any]) -> RunConfig:
     sections = {key: config[key] for key in ("task", "data", "model", "train") if key in config}
     return run_config_from_dict(sections)
+
+
+def predictor_from_dir(predictor_class: type[P], model_dir: str | Path) -> P:
+    """``predictor_class`` over the trained model in ``model_dir``, with its task object (the
+    tokenizer, labels or scaler it was trained with) as ``task_object``."""
+    task, model, config = load_trained(model_dir)
+    predictor = predictor_class(model=model, config=config, model_dir=Path(model_dir))
+    predictor.task_object = task  # type: ignore[attr-defined]
+    return predictor
 
 
 def load_trained(model_dir: str | Path) -> tuple[Task, nn.Module, dict[str, Any]]:

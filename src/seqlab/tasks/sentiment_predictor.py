@@ -16,16 +16,13 @@ import torch
 from seqlab.data.batching import pad_batch
 from seqlab.infer import Predictor
 from seqlab.infer.streaming import ClassifierStream
-from seqlab.tasks.runner import load_trained
+from seqlab.tasks.runner import predictor_from_dir
 
 
 class SentimentPredictor(Predictor):
     @classmethod
     def from_dir(cls, model_dir: Path) -> SentimentPredictor:
-        task, model, config = load_trained(model_dir)
-        predictor = cls(model=model, config=config, model_dir=model_dir)
-        predictor.task_object = task
-        return predictor
+        return predictor_from_dir(cls, model_dir)
 
     @property
     def labels(self) -> list[str]:
