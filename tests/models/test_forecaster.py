@@ -20,6 +20,7 @@ import seqlab.nn as snn
 from seqlab.models.config import RecurrentConfig, TransformerConfig
 from seqlab.models.forecast_baselines import repeat_last
 from seqlab.models.forecaster import (
+    ChannelIndependent,
     RecurrentForecaster,
     ReversibleInstanceNorm,
     TransformerForecaster,
@@ -139,6 +140,23 @@ def test_direct_head_reads_the_final_states_and_last_values():
         assert_close(model(x), expected.detach())
 
 
+def test_segments_feed_the_encoder_one_vector_of_p_steps_each():
+    config = _recurrent(family="gru", embed_dim=5)
+    model = _recurrent_model(config, patch_length=4)
+    x = _window()  # (B, 12, F): 3 segments of 4 steps
+    # Segment n, written out: steps 4n..4n+3, each step's F values in turn.
+    segments = torch.stack(
+        [torch.cat([x[:, 4 * n + t] for t in range(4)], dim=-1) for n in range(L // 4)], dim=1
+    )  # (B, 3, 4 * F)
+    encoder = _torch_layer(nn.GRU, model.encoder.rnn)
+    _, h = encoder(model.input_projection(segments))  # h (1, B, Hd)
+    expected = model.head.linear(h[-1]).view(B, H, 1)
+    with torch.no_grad():
+        assert_close(model(x), expected.detach())
+    with pytest.raises(ValueError, match="x has 10 time steps, not a multiple of patch_length"):
+        model(_window(length=10))
+
+
 @pytest.mark.parametrize(
     ("family", "torch_layer", "extra_inputs", "targets"),
     [
@@ -224,6 +242,34 @@ def test_instance_norm_statistics_and_round_trip():
     target = statistics.columns(slice(1, 2))
     assert_close(target.mean, x[..., 1:2].mean(dim=1, keepdim=True))
     assert_close(target.std, torch.sqrt(variance[:, None, 1:2] + norm.eps))
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_channel_independent_forecasts_each_series_from_itself_with_shared_weights(family):
+    extra = 1  # the last of the F columns is an input-only (calendar) feature
+    torch.manual_seed(0)
+    if family == "lstm":
+        inner = _recurrent_model(_recurrent(), input_features=1 + extra, extra_inputs=extra)
+    else:
+        inner = _transformer_model(_transformer(instance_norm=True), input_features=1 + extra,
+                                   extra_inputs=extra, patch_length=4)  # fmt: skip
+    model = ChannelIndependent(inner, input_features=F, output_features=F - extra,
+                               extra_inputs=extra)  # fmt: skip
+    x = _window()  # (B, L, F)
+    forecast = model(x)  # (B, H, F - 1)
+    assert forecast.shape == (B, H, F - extra)
+    for column in range(F - extra):
+        alone = inner(torch.cat([x[..., column : column + 1], x[..., -extra:]], dim=-1))
+        assert_close(forecast[..., column : column + 1], alone)
+    # Swapping two series swaps their forecasts: no weight belongs to one channel.
+    swapped = x[..., [1, 0, 2]]
+    assert_close(model(swapped), forecast[..., [1, 0]])
+
+
+def test_channel_independent_refuses_covariates_it_would_drop():
+    inner = _recurrent_model(_recurrent(), input_features=1)
+    with pytest.raises(ValueError, match="only 1 of the 3 value columns are targets"):
+        ChannelIndependent(inner, input_features=F, output_features=1)
 
 
 _REVIN_MODELS = {

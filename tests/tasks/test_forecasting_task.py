@@ -23,6 +23,7 @@ from torch.testing import assert_close
 from seqlab.data.sources import resolve_file
 from seqlab.data.windows import WindowDataset, calendar_features
 from seqlab.errors import SeqlabError
+from seqlab.models.forecaster import ChannelIndependent
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.forecasting import ForecastingTask
 from seqlab.tasks.runner import evaluate_split, train_run
@@ -252,6 +253,22 @@ def test_transformer_patches_and_divisibility(csv: Path) -> None:
     with pytest.raises(SeqlabError, match=r"input_length \(48\) must be divisible by "
                                           r"model.patch_length \(10\)"):  # fmt: skip
         bad.build_model()
+
+
+def test_channel_independent_model_shares_one_univariate_forecaster(csv: Path) -> None:
+    task = make_task(csv, "data.features=M", "data.calendar=true", "model.channel_independent=true")
+    model = untrained(task)
+    assert isinstance(model, ChannelIndependent)
+    # One series plus the 4 calendar columns in, one series out, whatever the column count.
+    assert model.inner.input_features == 1 + 4 and model.inner.output_features == 1
+    inputs = task.windows("test").window(0)[0][None].float()  # (1, L, 3 + 4)
+    with torch.no_grad():
+        forecast = model(inputs)  # (1, H, 3)
+        temp_alone = model.inner(torch.cat([inputs[..., 2:3], inputs[..., 3:]], dim=-1))
+    assert_close(forecast[..., 2:3], temp_alone)
+    with pytest.raises(SeqlabError, match="data.features MS the 2 input columns besides the "
+                                          "target would be dropped"):  # fmt: skip
+        make_task(csv, "data.features=MS", "model.channel_independent=true").build_model()
 
 
 # ---- bad input and repaired data --------------------------------------------------------------

@@ -58,6 +58,10 @@ def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
+RECURRENT_SIZES = ("model.hidden_size=16", "model.embed_dim=16")
+TRANSFORMER_SIZES = ("model.d_model=16", "model.num_heads=2", "model.dim_feedforward=32")
+
+
 def make_task(train_file: Path, *settings: str, seed: int = 0, family: str = "lstm"):
     run = build_run_config(
         "sentiment",
@@ -66,8 +70,7 @@ def make_task(train_file: Path, *settings: str, seed: int = 0, family: str = "ls
         overrides=[
             f"data.train_file={train_file}",
             "data.vocab_size=200",
-            "model.hidden_size=16",
-            "model.embed_dim=16",
+            *(TRANSFORMER_SIZES if family == "transformer" else RECURRENT_SIZES),
             f"train.seed={seed}",
             *settings,
         ],
@@ -115,6 +118,28 @@ def test_loss_is_summed_cross_entropy_with_label_smoothing(train_203, smoothing)
     assert step.count == batch.size == int(batch.labels.numel())
     assert step.tokens == int(batch.lengths.sum())
     assert step.loss_sum.dim() == 0
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_word_dropout_replaces_real_words_only_and_repeats_for_a_batch_index(train_203, family):
+    plain = make_task(train_203, family=family)
+    dropped = make_task(train_203, "data.word_dropout=0.3", family=family)
+    encoder = dropped.encoder
+    clean, noisy = plain.train_batch(3), dropped.train_batch(3)
+    assert_close(noisy.lengths, clean.lengths)
+    assert_close(noisy.labels, clean.labels)
+    changed = noisy.ids != clean.ids  # (B, T)
+    # Only real tokens change, only to [UNK], and never the [CLS]/[SEP] a Transformer reads.
+    assert bool((noisy.ids[changed] == encoder.unk_id).all())
+    assert not bool((changed & ~clean.mask).any())
+    specials = (clean.ids == encoder.cls_id) | (clean.ids == encoder.sep_id)
+    assert not bool((changed & specials).any())
+    droppable = clean.mask & ~specials & (clean.ids != encoder.unk_id)
+    rate = float(changed.sum() / droppable.sum())
+    assert 0.2 < rate < 0.4, rate  # about the configured 0.3 (binomial over ~hundreds)
+    # The same index gives the same words back (a resumed run trains on the same batches).
+    assert_close(dropped.train_batch(3).ids, noisy.ids)
+    assert not torch.equal(dropped.train_batch(4).ids, plain.train_batch(4).ids)
 
 
 def test_evaluate_and_report_match_per_example_computation(train_203):

@@ -43,7 +43,10 @@ class RecurrentConfig:
     them): forecast_head "direct" (one Linear from the final state to all horizon steps) or
     "decoder" (a recurrent decoder feeding back its own predictions); last_values_in_head (the
     direct head also reads the window's last observed values); instance_norm (reversible
-    instance normalisation, RevIN, around the network).
+    instance normalisation, RevIN, around the network); channel_independent (each forecast
+    series through the same univariate network, seqlab.models.forecaster.ChannelIndependent);
+    patch_length (None: the encoder steps once per time step; P: once per segment of P steps,
+    as SegRNN).
     """
 
     family: RecurrentFamily = "lstm"
@@ -61,8 +64,15 @@ class RecurrentConfig:
     forecast_head: Literal["direct", "decoder"] = "direct"
     last_values_in_head: bool = False
     instance_norm: bool = False
+    channel_independent: bool = False
+    patch_length: int | None = None
 
     def __post_init__(self) -> None:
+        if self.patch_length is not None and self.patch_length < 1:
+            raise ValueError(
+                f"model.patch_length ({self.patch_length}) must be a positive number of steps, "
+                "or null for one encoder step per time step"
+            )
         if self.family not in RECURRENT_FAMILIES:
             raise ValueError(
                 f"model.family ({self.family!r}) must be one of {', '.join(RECURRENT_FAMILIES)}"
@@ -88,7 +98,9 @@ class TransformerConfig:
 
     Used by the forecaster only (seqlab.models.forecaster.TransformerForecaster; other tasks
     ignore them): patch_length (None: one token per time step; P: non-overlapping patches of P
-    steps, as PatchTST) and instance_norm (reversible instance normalisation, RevIN).
+    steps, as PatchTST), instance_norm (reversible instance normalisation, RevIN) and
+    channel_independent (each forecast series through the same univariate network, PatchTST's
+    channel independence: seqlab.models.forecaster.ChannelIndependent).
     """
 
     family: Literal["transformer"] = "transformer"
@@ -105,6 +117,7 @@ class TransformerConfig:
     impl: Literal["fused", "reference"] = "fused"
     patch_length: int | None = None
     instance_norm: bool = False
+    channel_independent: bool = False
 
     def __post_init__(self) -> None:
         if self.patch_length is not None and self.patch_length < 1:
@@ -127,11 +140,16 @@ class PretrainedConfig:
     blocks from the ``seqlab[pretrained]`` extra (seqlab.models.pretrained). Its architecture
     comes from the checkpoint, not from this config. pooling: "mean" over real tokens (how its
     sentence embeddings were trained) or "cls". dropout: the head's (the encoder keeps BERT's 0.1).
+    freeze_word_embeddings: keep the 30,522 x 384 word-embedding table (half the checkpoint's
+    parameters) as pretrained. Its gradient and AdamW update are a quarter of a CPU step's cost,
+    and frozen vectors keep words the training split never shows where pretraining put them
+    (Lee et al. 2019, "What Would Elsa Do? Freezing Layers During Transformer Fine-Tuning").
     """
 
     family: Literal["minilm"] = "minilm"
     pooling: Literal["mean", "cls"] = "mean"
     dropout: float = 0.1
+    freeze_word_embeddings: bool = False
     impl: Literal["fused", "reference"] = "fused"
 
     def __post_init__(self) -> None:

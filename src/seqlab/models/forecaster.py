@@ -21,6 +21,8 @@ them. forward(x (B, L, F)) -> forecast (B, H, O), O = output_features.
   Zeng et al., 2023, "Are Transformers Effective for Time Series Forecasting?").
 - ReversibleInstanceNorm (RevIN: Kim et al., 2022, "Reversible Instance Normalization for Accurate
   Time-Series Forecasting against Distribution Shift"), optional in both.
+- ChannelIndependent: either forecaster built for one series, applied to each of the O series in
+  turn with shared weights (PatchTST's channel independence), optional in both.
 
 Shape legend: B batch, L window (input) length, H horizon, F input features, O output features,
 N tokens (patches), D model width.
@@ -202,9 +204,16 @@ class RecurrentForecaster(nn.Module):
     continues from. ``config.dropout`` applies between recurrent layers (torch's placement) and
     to the hidden state the output Linear reads (not to the last values). ``config.pooling`` is
     not used: a forecaster always reads the final state.
-    input_length: the window length the model is built for, only used as the longest dependency
-    for chrono initialisation (encoder: L; decoder: L + H, the farthest it looks back); forward
-    takes windows of any length.
+    patch_length: with P set, the encoder steps once per segment of P time steps instead of once
+    per step: segment n's P x F values, step-major, are its n-th input vector (the input
+    projection, when set, embeds it), so a window of L steps is N = L / P recurrent steps
+    (SegRNN: Lin et al., 2023, "SegRNN: Segment Recurrent Neural Network for Long-Term Time
+    Series Forecasting"). Why: fewer steps between the window's start and the final state means
+    a shorter path for the gradient through the recurrence (the vanishing-gradient problem) and
+    N times less sequential work; a segment of a day carries the daily shape whole.
+    input_length: the window length the model is built for, used as the longest dependency for
+    chrono initialisation (encoder: N; decoder: N + H, the farthest it looks back); without
+    patches forward takes windows of any length, with them any multiple of P.
     instance_norm: ReversibleInstanceNorm around the whole network. extra_inputs: the number of
     trailing input-only columns (module docstring).
     """
@@ -221,9 +230,13 @@ class RecurrentForecaster(nn.Module):
         last_values_in_head: bool = False,
         instance_norm: bool = False,
         extra_inputs: int = 0,
+        patch_length: int | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
+        self.patch_length = 1 if patch_length is None else patch_length
+        if self.patch_length < 1:
+            raise ValueError(f"patch_length ({patch_length}) must be a positive number of steps")
         self.targets = _target_columns(
             input_features=input_features,
             horizon=horizon,
@@ -248,14 +261,16 @@ class RecurrentForecaster(nn.Module):
         self.horizon = horizon
         self.last_values_in_head = last_values_in_head
         self.instance_norm = ReversibleInstanceNorm() if instance_norm else None
+        segment_size = self.patch_length * input_features
         if config.embed_dim is None:
             self.input_projection: nn.Module = nn.Identity()
-            width = input_features
+            width = segment_size
         else:
-            self.input_projection = nn.Linear(input_features, config.embed_dim)
+            self.input_projection = nn.Linear(segment_size, config.embed_dim)
             width = config.embed_dim
+        encoder_steps = max(1, input_length // self.patch_length)
         self.encoder = RecurrentBackbone(
-            config, input_size=width, expected_length=input_length, generator=generator
+            config, input_size=width, expected_length=encoder_steps, generator=generator
         )
         self.num_directions = 2 if config.bidirectional else 1
         self.dropout = nn.Dropout(config.dropout)
@@ -271,7 +286,7 @@ class RecurrentForecaster(nn.Module):
                 config,
                 horizon=horizon,
                 output_features=output_features,
-                expected_length=input_length + horizon,
+                expected_length=encoder_steps + horizon,
                 generator=generator,
             )
 
@@ -281,7 +296,15 @@ class RecurrentForecaster(nn.Module):
         statistics = None
         if self.instance_norm is not None:
             x, statistics = self.instance_norm.normalise(x)  # (B, L, F)
-        embedded = self.input_projection(x)  # (B, L, D_in)
+        batch, length, features = x.shape
+        if length % self.patch_length:
+            raise ValueError(
+                f"x has {length} time steps, not a multiple of patch_length "
+                f"({self.patch_length}): segments do not overlap and none is padded"
+            )
+        # Row n of the reshape holds steps nP..nP+P-1, each step's F values in turn.
+        segments = x.reshape(batch, length // self.patch_length, self.patch_length * features)
+        embedded = self.input_projection(segments)  # (B, N, D_in), N = L / P
         _, state = self.encoder(embedded)  # h (L*D, B, Hd), or (h, c) for an LSTM
         if self.decoder is not None:
             last_targets = x[:, -1, self.targets]  # (B, O)
@@ -385,3 +408,53 @@ class TransformerForecaster(nn.Module):
             target_statistics = statistics.columns(self.targets)  # (B, 1, O) each
             forecast = self.instance_norm.denormalise(forecast, target_statistics)  # (B, H, O)
         return forecast
+
+
+class ChannelIndependent(nn.Module):
+    """One univariate forecaster, shared by every series: PatchTST's channel independence.
+
+    The window x (B, L, F) holds O target columns followed by E = F - O extra inputs (calendar
+    features). Each target column c becomes a sample of its own, [x_c ; extras] (L, 1 + E), the
+    B * O samples go through ``inner`` (a forecaster built for 1 + E inputs and 1 output) as one
+    batch, and its (B * O, H, 1) forecasts are laid back out as (B, H, O):
+        y_c = f([x_c ; extras])  for c = 1..O, the same f for all.
+    Why (Nie et al., 2023, sec. 3.1 and table 7; Han et al., 2024, "The Capacity and Robustness
+    Trade-off: Revisiting the Channel Independent Strategy for Multivariate Time Series
+    Forecasting"): a model that mixes channels fits the cross-series relations of its training
+    months, which drift; a shared univariate model sees O times as many training series, cannot
+    overfit one channel's quirks, and with RevIN inside normalises each series by its own window.
+    The price: a series cannot use another's values, so this needs every value column to be a
+    target (features S or M, not MS).
+    """
+
+    def __init__(
+        self, inner: nn.Module, *, input_features: int, output_features: int, extra_inputs: int = 0
+    ) -> None:
+        super().__init__()
+        if output_features < 1 or extra_inputs < 0:
+            raise ValueError(
+                f"output_features ({output_features}) must be positive and extra_inputs "
+                f"({extra_inputs}) >= 0"
+            )
+        if output_features + extra_inputs != input_features:
+            raise ValueError(
+                f"channel independence forecasts every value column from itself alone, but only "
+                f"{output_features} of the {input_features - extra_inputs} value columns are "
+                "targets; the others would be dropped (use features M or S, or turn "
+                "channel_independent off)"
+            )
+        self.inner = inner
+        self.input_features = input_features
+        self.output_features = output_features
+        self.extra_inputs = extra_inputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, L, F) -> forecast (B, H, O), column c forecast from column c and the extras."""
+        _check_window(x, input_features=self.input_features, input_length=None)
+        batch, length, _ = x.shape
+        outputs = self.output_features
+        series = x[..., :outputs].transpose(1, 2).unsqueeze(-1)  # (B, O, L, 1)
+        extras = x[..., outputs:].unsqueeze(1).expand(-1, outputs, -1, -1)  # (B, O, L, E)
+        samples = torch.cat([series, extras], dim=-1).reshape(batch * outputs, length, -1)
+        forecast = self.inner(samples)  # (B * O, H, 1)
+        return forecast.reshape(batch, outputs, -1).transpose(1, 2)  # (B, H, O)

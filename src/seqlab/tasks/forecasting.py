@@ -60,7 +60,11 @@ from seqlab.data.windows import (
 from seqlab.errors import SeqlabError
 from seqlab.models.config import RecurrentConfig, TransformerConfig
 from seqlab.models.forecast_baselines import LinearBaseline, repeat_last, seasonal_naive
-from seqlab.models.forecaster import RecurrentForecaster, TransformerForecaster
+from seqlab.models.forecaster import (
+    ChannelIndependent,
+    RecurrentForecaster,
+    TransformerForecaster,
+)
 from seqlab.tasks.base import RunConfig, Task
 from seqlab.train import StepLoss
 
@@ -414,16 +418,45 @@ class ForecastingTask(Task):
 
     def build_model(self) -> nn.Module:
         config = self.run.model
-        length, horizon = self.data.input_length, self.data.horizon
+        if not isinstance(config, (TransformerConfig, RecurrentConfig)):
+            raise SeqlabError(f"forecasting does not train model family '{config.family}'")
         features = len(self.columns) + self.extra_inputs
+        if not config.channel_independent:
+            return self._build_forecaster(
+                config, input_features=features, output_features=self.output_features
+            )
+        if self.output_features != len(self.columns):
+            raise SeqlabError(
+                f"model.channel_independent forecasts each column from itself alone, so with "
+                f"data.features {self.data.features} the {len(self.columns) - 1} input columns "
+                "besides the target would be dropped; use --features M or S, or set "
+                "model.channel_independent=false"
+            )
+        inner = self._build_forecaster(config, input_features=1 + self.extra_inputs,
+                                       output_features=1)  # fmt: skip
+        return ChannelIndependent(
+            inner,
+            input_features=features,
+            output_features=self.output_features,
+            extra_inputs=self.extra_inputs,
+        )
+
+    def _build_forecaster(
+        self,
+        config: TransformerConfig | RecurrentConfig,
+        *,
+        input_features: int,
+        output_features: int,
+    ) -> nn.Module:
+        length, horizon = self.data.input_length, self.data.horizon
+        patch = config.patch_length or 1
+        if length % patch:
+            raise SeqlabError(
+                f"data.input_length ({length}) must be divisible by model.patch_length "
+                f"({patch}); set model.patch_length to a divisor of it, or null to read one "
+                "time step at a time"
+            )
         if isinstance(config, TransformerConfig):
-            patch = config.patch_length or 1
-            if length % patch:
-                raise SeqlabError(
-                    f"data.input_length ({length}) must be divisible by model.patch_length "
-                    f"({patch}); set model.patch_length to a divisor of it, or null for one "
-                    "token per step"
-                )
             if length // patch > config.max_len:
                 raise SeqlabError(
                     f"{length // patch} tokens (input_length {length} / patch_length {patch}) "
@@ -432,26 +465,25 @@ class ForecastingTask(Task):
                 )
             return TransformerForecaster(
                 config,
-                input_features=features,
+                input_features=input_features,
                 input_length=length,
                 horizon=horizon,
-                output_features=self.output_features,
+                output_features=output_features,
                 patch_length=config.patch_length,
                 instance_norm=config.instance_norm,
                 extra_inputs=self.extra_inputs,
             )
-        if not isinstance(config, RecurrentConfig):
-            raise SeqlabError(f"forecasting does not train model family '{config.family}'")
         return RecurrentForecaster(
             config,
-            input_features=features,
+            input_features=input_features,
             horizon=horizon,
-            output_features=self.output_features,
+            output_features=output_features,
             head=config.forecast_head,
             input_length=length,
             last_values_in_head=config.last_values_in_head,
             instance_norm=config.instance_norm,
             extra_inputs=self.extra_inputs,
+            patch_length=config.patch_length,
             generator=torch.Generator().manual_seed(self.run.train.seed),
         )
 
