@@ -269,6 +269,11 @@ def test_channel_independent_model_shares_one_univariate_forecaster(csv: Path) -
     with pytest.raises(SeqlabError, match="data.features MS the 2 input columns besides the "
                                           "target would be dropped"):  # fmt: skip
         make_task(csv, "data.features=MS", "model.channel_independent=true").build_model()
+    # Left unset, it is on exactly when every column is forecast.
+    assert isinstance(untrained(make_task(csv, "data.features=M")), ChannelIndependent)
+    for settings in (("data.features=MS",), ("data.features=S",),
+                     ("data.features=M", "model.channel_independent=false")):  # fmt: skip
+        assert not isinstance(untrained(make_task(csv, *settings)), ChannelIndependent)
 
 
 # ---- bad input and repaired data --------------------------------------------------------------

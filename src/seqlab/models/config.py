@@ -44,7 +44,8 @@ class RecurrentConfig:
     "decoder" (a recurrent decoder feeding back its own predictions); last_values_in_head (the
     direct head also reads the window's last observed values); instance_norm (reversible
     instance normalisation, RevIN, around the network); channel_independent (each forecast
-    series through the same univariate network, seqlab.models.forecaster.ChannelIndependent);
+    series through the same univariate network, seqlab.models.forecaster.ChannelIndependent;
+    None: on when every value column is forecast, features M);
     patch_length (None: the encoder steps once per time step; P: once per segment of P steps,
     as SegRNN).
     """
@@ -64,7 +65,7 @@ class RecurrentConfig:
     forecast_head: Literal["direct", "decoder"] = "direct"
     last_values_in_head: bool = False
     instance_norm: bool = False
-    channel_independent: bool = False
+    channel_independent: bool | None = None
     patch_length: int | None = None
 
     def __post_init__(self) -> None:
@@ -100,7 +101,8 @@ class TransformerConfig:
     ignore them): patch_length (None: one token per time step; P: non-overlapping patches of P
     steps, as PatchTST), instance_norm (reversible instance normalisation, RevIN) and
     channel_independent (each forecast series through the same univariate network, PatchTST's
-    channel independence: seqlab.models.forecaster.ChannelIndependent).
+    channel independence: seqlab.models.forecaster.ChannelIndependent; None: on when every value
+    column is forecast, features M).
     """
 
     family: Literal["transformer"] = "transformer"
@@ -117,7 +119,7 @@ class TransformerConfig:
     impl: Literal["fused", "reference"] = "fused"
     patch_length: int | None = None
     instance_norm: bool = False
-    channel_independent: bool = False
+    channel_independent: bool | None = None
 
     def __post_init__(self) -> None:
         if self.patch_length is not None and self.patch_length < 1:
