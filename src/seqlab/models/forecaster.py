@@ -418,7 +418,7 @@ class ChannelIndependent(nn.Module):
     B * O samples go through ``inner`` (a forecaster built for 1 + E inputs and 1 output) as one
     batch, and its (B * O, H, 1) forecasts are laid back out as (B, H, O):
         y_c = f([x_c ; extras])  for c = 1..O, the same f for all.
-    Why (Nie et al., 2023, sec. 3.1 and table 7; Han et al., 2024, "The Capacity and Robustness
+    Why (Nie et al., 2023, sec. 3.1; Han et al., 2024, "The Capacity and Robustness
     Trade-off: Revisiting the Channel Independent Strategy for Multivariate Time Series
     Forecasting"): a model that mixes channels fits the cross-series relations of its training
     months, which drift; a shared univariate model sees O times as many training series, cannot
