@@ -51,7 +51,8 @@ class SentimentDataConfig:
     the training rows (a fixed random choice) is held out; without test_file, test = validation.
     word_dropout: during training, each real token other than [CLS]/[SEP] is replaced by [UNK]
     with this probability (Iyyer et al., 2015, "Deep Unordered Composition Rivals Syntactic
-    Methods for Text Classification", sec. 3.1; Gal & Ghahramani, 2016, sec. 4.2). A classifier
+    Methods for Text Classification"; Gal & Ghahramani, 2016, "A Theoretically Grounded
+    Application of Dropout in Recurrent Neural Networks", who drop whole words). A classifier
     that cannot count on any one word learns to read the rest of the sentence, and [UNK], which
     the training split otherwise rarely shows, gets trained for the unseen words of new text.
     """
