@@ -88,7 +88,7 @@ def test_preset_train_section_per_family() -> None:
     minilm = build_run_config("sentiment", family="minilm", preset="cpu-small")
     for key, value in preset["train_by_family"]["minilm"].items():
         assert getattr(minilm.train, key) == value, key
-    assert minilm.train.lr == SentimentTask.family_defaults("minilm")["train"]["lr"]
+    assert minilm.train.schedule == SentimentTask.family_defaults("minilm")["train"]["schedule"]
     lstm = build_run_config("sentiment", family="lstm", preset="cpu-small")
     for key, value in preset["train_by_family"]["lstm"].items():
         assert getattr(lstm.train, key) == value, key

