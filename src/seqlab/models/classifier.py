@@ -61,10 +61,13 @@ class SequenceClassifier(nn.Module):
             )
             self.num_directions = 2 if config.bidirectional else 1
             self.embedding_scale = 1.0
+            self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         else:
             width = config.d_model
             self.backbone = TransformerBackbone(config, causal=False)
             self.embedding_scale = math.sqrt(config.d_model)
+            # The Transformer backbone applies its own dropout after adding positions.
+            self.embedding_dropout = nn.Identity()
         self.pooling = config.pooling
         self.embedding = nn.Embedding(vocab_size, width, padding_idx=pad_id)
         if not self.recurrent:
@@ -79,7 +82,7 @@ class SequenceClassifier(nn.Module):
 
     def pool(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The pooled sequence vector (B, D_out) the head reads."""
-        embedded = self.embedding(ids) * self.embedding_scale  # (B, T, D)
+        embedded = self.embedding_dropout(self.embedding(ids) * self.embedding_scale)  # (B, T, D)
         mask = padding_mask(lengths.to(ids.device), ids.shape[1])  # (B, T) True = real token
         outputs, state = self.backbone(embedded, lengths=lengths)  # (B, T, D_out)
         if self.pooling == "last":

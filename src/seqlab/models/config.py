@@ -29,6 +29,9 @@ class RecurrentConfig:
     "uniform").
 
     embed_dim: width of the token embeddings feeding the first layer (None: hidden_size).
+    embedding_dropout: classifiers only: dropout on the token embeddings before the first layer
+    (the input dropout of Zaremba et al., 2014, "Recurrent neural network regularization"), which
+    a one-layer stack otherwise lacks: its ``dropout`` acts between layers and in the head.
     pooling: how a classifier turns the sequence into one vector: "last" (the top layer's final
     state, both directions for a bidirectional layer), "mean" or "max" over real steps.
 
@@ -60,6 +63,7 @@ class RecurrentConfig:
     recurrent_init: Literal["orthogonal", "uniform"] = "orthogonal"
     chrono_max_steps: int | None = None
     embed_dim: int | None = None
+    embedding_dropout: float = 0.0
     pooling: Literal["last", "mean", "max"] = "last"
     impl: Literal["fused", "reference"] = "fused"
     forecast_head: Literal["direct", "decoder"] = "direct"
@@ -83,6 +87,9 @@ class RecurrentConfig:
                 f"model.hidden_size ({self.hidden_size}) and model.num_layers ({self.num_layers}) "
                 "must be positive"
             )
+        for name in ("dropout", "embedding_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"model.{name} ({getattr(self, name)}) must be in [0, 1)")
         if self.chrono_max_steps is not None and self.chrono_max_steps < 3:
             raise ValueError(
                 f"model.chrono_max_steps ({self.chrono_max_steps}) must be at least 3 "

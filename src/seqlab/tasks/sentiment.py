@@ -55,6 +55,9 @@ class SentimentDataConfig:
     Application of Dropout in Recurrent Neural Networks", who drop whole words). A classifier
     that cannot count on any one word learns to read the rest of the sentence, and [UNK], which
     the training split otherwise rarely shows, gets trained for the unseen words of new text.
+    bucket_pool: training batches are cut from pools of this many batches sorted by length
+    (seqlab.data.batching.BucketedBatches), so little compute goes to padding; 1 gives plain
+    random batches, each mixing short and long texts.
     """
 
     dataset: str | None = "sst2"
@@ -71,6 +74,7 @@ class SentimentDataConfig:
     val_fraction: float = 0.1
     label_smoothing: float = 0.0
     word_dropout: float = 0.0
+    bucket_pool: int = 50
     eval_batch_size: int = 256
 
     def __post_init__(self) -> None:
@@ -86,6 +90,10 @@ class SentimentDataConfig:
             raise ValueError(f"data.label_smoothing ({self.label_smoothing}) must be in [0, 1)")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"data.word_dropout ({self.word_dropout}) must be in [0, 1)")
+        if self.bucket_pool < 1:
+            raise ValueError(
+                f"data.bucket_pool ({self.bucket_pool}) must be at least 1 (1: random batches)"
+            )
 
 
 class SentimentTask(Task):
@@ -241,6 +249,7 @@ class SentimentTask(Task):
             batch_size=self.run.train.batch_size,
             pad_id=self.encoder.pad_id,
             seed=self.run.train.seed,
+            pool_batches=self.data.bucket_pool,
         )
 
     def _eval_batches(self, split: str) -> OrderedBatches:
