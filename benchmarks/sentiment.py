@@ -61,9 +61,11 @@ CANDIDATES = {
                   ("--model", "lstm", "--preset", "cpu-small"), 0.85),
         Candidate("bigru", "BiGRU, max pooling, from scratch",
                   ("--model", "gru", "--preset", "cpu-small"), 0.85),
-        Candidate("lstm", "LSTM, one direction (streams token by token), from scratch",
-                  ("--model", "lstm", "--preset", "cpu-small",
-                   "--set", "model.bidirectional=false"), None),
+        # The streaming model keeps 128 units: at the preset's 256 it reads SST-2 better
+        # (85.44% against 83.49%) but a batch-1 predict takes 2.0 ms instead of 1.0.
+        Candidate("lstm", "LSTM, one direction, 128 units (streams token by token), from scratch",
+                  ("--model", "lstm", "--preset", "cpu-small", "--set", "model.bidirectional=false",
+                   "--set", "model.hidden_size=128"), None),
         Candidate("transformer", "Transformer encoder, [CLS] pooling, from scratch",
                   ("--model", "transformer", "--preset", "cpu-small"), 0.82),
         Candidate("minilm", "all-MiniLM-L6-v2 fine-tuned in seqlab's encoder",
