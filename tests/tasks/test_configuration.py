@@ -95,7 +95,7 @@ def test_preset_train_section_per_family() -> None:
     assert lstm.train.steps == preset["train"]["steps"]  # the shared section still applies
     transformer = build_run_config("sentiment", family="transformer", preset="cpu-small")
     assert transformer.train.lr == preset["train_by_family"]["transformer"]["lr"]
-    assert transformer.train.max_seconds is None is minilm.train.weight_average_decay
+    assert transformer.train.max_seconds is None
 
 
 def test_set_overrides_the_preset() -> None:

@@ -437,9 +437,11 @@ class SentimentTask(Task):
                     "transformer": {**recurrent_train, "lr": 1e-3},
                     # Fine-tuning 22M pretrained weights costs ~20x a small BiLSTM's step on a
                     # CPU: about three epochs of SST-2 at BERT's batch size (Devlin et al. fine-
-                    # tune for 3), with frozen word embeddings, and a wall-clock cap.
+                    # tune for 3), with frozen word embeddings, and a wall-clock cap. lr 8e-5
+                    # with averaged weights beat 5e-5 without (SST-2 dev 90.37% against 89.91%).
                     "minilm": {"steps": 6000, "batch_size": 32, "warmup_steps": 400,
-                               "eval_every": 500, "max_seconds": 3300},
+                               "eval_every": 500, "max_seconds": 3300, "lr": 8e-5,
+                               "weight_average_decay": 0.999},
                 },
             }
         }  # fmt: skip
