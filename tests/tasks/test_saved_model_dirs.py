@@ -1,0 +1,104 @@
+"""Model directories written by an earlier seqlab still load and answer as they did.
+
+tests/fixtures/model_dirs holds one tiny trained directory per task, written by seqlab 0.1.0
+before its tasks became packages (make_fixtures.py there says how), with what that code answered:
+predictions (expected.json), ``seqlab eval DIR --data FILE --json`` (expected_eval.json) and
+``seqlab monitor`` (expected_monitor.json). The directories are copied to a temporary folder, so
+a test can never write into the fixtures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import seqlab
+from seqlab import cli
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "model_dirs"
+
+
+@pytest.fixture()
+def saved(tmp_path: Path) -> Path:
+    """A copy of the fixtures folder (model directories and their data files)."""
+    target = tmp_path / "model_dirs"
+    shutil.copytree(FIXTURES, target)
+    return target
+
+
+def _expected(model_dir: Path, name: str = "expected.json") -> Any:
+    return json.loads((model_dir / name).read_text(encoding="utf-8"))
+
+
+def _cli_json(*argv: str) -> tuple[int, dict[str, Any]]:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = cli.main(list(argv))
+    return status, json.loads(buffer.getvalue())
+
+
+def _assert_same(actual: Any, expected: Any, *, where: str = "report") -> None:
+    """Equal structure, equal strings and integers, floats equal to 1e-6 relative."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        assert sorted(actual) == sorted(expected), where
+        for key in expected:
+            _assert_same(actual[key], expected[key], where=f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), where
+        for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            _assert_same(a, e, where=f"{where}[{index}]")
+    elif isinstance(expected, float):
+        assert math.isclose(actual, expected, rel_tol=1e-6, abs_tol=1e-9), (where, actual)
+    else:
+        assert actual == expected, where
+
+
+def _without_paths(report: dict[str, Any]) -> dict[str, Any]:
+    report = {key: value for key, value in report.items() if key not in ("model_dir", "source")}
+    if isinstance(report.get("data"), dict):
+        report["data"] = {key: value for key, value in report["data"].items() if key != "source"}
+    return report
+
+
+def test_saved_memory_directory_predicts_as_before(saved):
+    model_dir = saved / "memory"
+    expected = _expected(model_dir)
+    predictions = seqlab.load(model_dir).predict(torch.tensor(expected["inputs"]))
+    assert predictions.tolist() == expected["predictions"]
+
+
+def test_saved_sentiment_directory_predicts_and_evaluates_as_before(saved):
+    model_dir = saved / "sentiment"
+    expected = _expected(model_dir)
+    predictor = seqlab.load(model_dir)
+    _assert_same(predictor.predict(expected["texts"]), expected["predictions"])
+    status, report = _cli_json(
+        "eval", str(model_dir), "--data", str(saved / "sentiment_eval.csv"), "--json"
+    )
+    assert status == 0
+    _assert_same(_without_paths(report), _expected(model_dir, "expected_eval.json"))
+
+
+def test_saved_forecasting_directory_forecasts_evaluates_and_monitors_as_before(saved):
+    model_dir = saved / "forecasting"
+    recent = saved / "forecasting_recent.csv"
+    expected = _expected(model_dir)
+    forecast = seqlab.load(model_dir).forecast(recent)
+    assert [str(stamp) for stamp in forecast.index] == expected["timestamps"]
+    _assert_same(forecast["temp"].tolist(), expected["temp"])
+    status, report = _cli_json("eval", str(model_dir), "--data", str(recent), "--json")
+    assert status == 0
+    _assert_same(_without_paths(report), _expected(model_dir, "expected_eval.json"))
+    status, report = _cli_json("monitor", str(model_dir), "--data", str(recent), "--json")
+    monitored = _expected(model_dir, "expected_monitor.json")
+    assert status == monitored["exit_status"]
+    _assert_same(_without_paths(report), monitored["report"])
