@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from seqlab import __version__
+from seqlab._version import __version__
 from seqlab.commands import (
     compare,
     demo,

@@ -14,7 +14,7 @@ from seqlab.lab.compare import SOLVED, CompareSettings, run_compare, verdict
 from seqlab.lab.gradients import input_gradient_norms
 from seqlab.lab.report import write_report
 from seqlab.tasks.configuration import build_run_config
-from seqlab.tasks.memory import MemoryTask
+from seqlab.tasks.memory.task import MemoryTask
 
 TINY = CompareSettings(
     tasks=("recall", "adding"),

@@ -20,7 +20,8 @@ from seqlab.tasks.configuration import (
     run_config_from_dict,
     run_config_to_dict,
 )
-from seqlab.tasks.memory import MemoryDataConfig, MemoryTask
+from seqlab.tasks.memory.config import MemoryDataConfig
+from seqlab.tasks.memory.task import MemoryTask
 from seqlab.train import TrainConfig
 from seqlab.utils.config import ConfigError
 

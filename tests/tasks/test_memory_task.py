@@ -8,6 +8,7 @@ built from the inputs, a constant guess, an answerer wrong at one known position
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +18,9 @@ from torch.testing import assert_close
 
 from seqlab.models.config import RecurrentConfig, TransformerConfig
 from seqlab.tasks.base import RunConfig
-from seqlab.tasks.memory import MemoryDataConfig, MemoryPredictor, MemoryTask
+from seqlab.tasks.memory.config import MemoryDataConfig
+from seqlab.tasks.memory.predictor import MemoryPredictor
+from seqlab.tasks.memory.task import MemoryTask
 from seqlab.train import TrainConfig
 
 ALPHABET, STRING = 5, 3
@@ -281,10 +284,14 @@ def test_build_model_outputs_per_kind_and_seeded_weights() -> None:
 
 def test_predictor_returns_argmax_and_sums() -> None:
     config = {"task": "memory", "data": {"kind": "recall"}, "model": {"family": "gru"}}
-    predictor = MemoryPredictor(model=_Recall(answer_position=2), config=config, model_dir=".")
+    predictor = MemoryPredictor(
+        model=_Recall(answer_position=2), config=config, model_dir=Path("."), task_object=None
+    )
     inputs = _task("recall").train_batch(0).inputs
     assert torch.equal(predictor.predict(inputs), inputs[:, 2])
     adding = {"task": "memory", "data": {"kind": "adding"}, "model": {"family": "gru"}}
-    predictor = MemoryPredictor(model=_Adding(None), config=adding, model_dir=".")
+    predictor = MemoryPredictor(
+        model=_Adding(None), config=adding, model_dir=Path("."), task_object=None
+    )
     batch = _task("adding").train_batch(0)
     assert_close(predictor.predict(batch.inputs), batch.targets)

@@ -102,3 +102,33 @@ def test_saved_forecasting_directory_forecasts_evaluates_and_monitors_as_before(
     monitored = _expected(model_dir, "expected_monitor.json")
     assert status == monitored["exit_status"]
     _assert_same(_without_paths(report), monitored["report"])
+
+
+def _retrain(name: str, folder: Path, monkeypatch) -> Path:
+    """The fixture's own training command (make_fixtures.py), run again by today's code in
+    ``folder``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    make_fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_fixtures)
+    monkeypatch.setattr(make_fixtures, "HERE", folder)
+    monkeypatch.chdir(folder)
+    torch.manual_seed(0)
+    getattr(make_fixtures, name)()
+    return folder / name
+
+
+@pytest.mark.parametrize("name", ["memory", "sentiment", "forecasting"])
+def test_training_the_fixture_again_gives_the_same_weights_bit_for_bit(name, tmp_path, monkeypatch):
+    """Refactoring changes no result: the same command and seed train the same tensors."""
+    from safetensors.torch import load_file
+
+    retrained = _retrain(name, tmp_path, monkeypatch)
+    saved = load_file(str(FIXTURES / name / "model.safetensors"))
+    again = load_file(str(retrained / "model.safetensors"))
+    assert sorted(again) == sorted(saved)
+    for key, tensor in saved.items():
+        assert torch.equal(again[key], tensor), key
+    assert _expected(retrained) == _expected(FIXTURES / name)

@@ -21,6 +21,7 @@ from torch.testing import assert_close
 
 from seqlab.data.batching import padding_fraction
 from seqlab.errors import SeqlabError
+from seqlab.model_dir import ModelDir
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.sentiment import SentimentTask
 
@@ -417,10 +418,10 @@ def _transformer_task(train: Path, *, max_length: int) -> SentimentTask:
 
 def test_tokenizer_json_round_trip_gives_identical_ids(train_203, tmp_path):
     task = make_task(train_203)
-    task.save_files(tmp_path)
+    task.save_files(ModelDir(tmp_path))
     saved = tmp_path / "tokenizer.json"
     assert saved.is_file()
-    reloaded = SentimentTask.from_model_dir(task.run, tmp_path, task.artifacts())
+    reloaded = SentimentTask.from_model_dir(task.run, ModelDir(tmp_path), task.artifacts())
     texts = [
         "the movie was really wonderful",
         "The ACTING felt dreadful!",

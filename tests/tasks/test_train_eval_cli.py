@@ -20,7 +20,8 @@ from torch.testing import assert_close
 import seqlab
 from seqlab import cli
 from seqlab.tasks.configuration import run_config_from_dict
-from seqlab.tasks.memory import MemoryPredictor, MemoryTask
+from seqlab.tasks.memory.predictor import MemoryPredictor
+from seqlab.tasks.memory.task import MemoryTask
 
 TINY_SETTINGS = (
     "data.distance=5",

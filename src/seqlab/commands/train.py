@@ -88,15 +88,15 @@ def _command_line_layer(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from seqlab.model_dir import ModelDir
     from seqlab.tasks.configuration import build_run_config, run_config_to_dict
     from seqlab.tasks.runner import train_run
-    from seqlab.utils.config import load_config_file
 
-    if args.resume and args.out is not None and (args.out / "config.json").exists():
+    if args.resume and args.out is not None and ModelDir(args.out).config_path.exists():
         # A resumed run continues the configuration it started with; options given now (a
         # larger --steps, say) apply on top, and the engine warns about any that would make the
         # result differ from an uninterrupted run.
-        saved = load_config_file(args.out / "config.json")
+        saved = ModelDir(args.out).read_config()
         if saved.get("task") != args.task:
             raise SeqlabError(
                 f"{args.out} holds a '{saved.get('task')}' run, not '{args.task}'; resume it with "

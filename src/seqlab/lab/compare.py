@@ -28,10 +28,10 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from seqlab import __version__
+from seqlab._version import __version__
 from seqlab.lab.gradients import input_gradient_norms, seconds_per_training_step
 from seqlab.tasks.configuration import build_run_config
-from seqlab.tasks.memory import MemoryTask
+from seqlab.tasks.memory.task import MemoryTask
 from seqlab.tasks.runner import count_parameters, train_run
 
 FAMILY_ORDER = ("rnn", "lstm", "gru", "transformer")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from seqlab.models.memory import MemoryModel
-from seqlab.tasks.memory import MemoryTask
+from seqlab.tasks.memory.task import MemoryTask
 
 
 def input_gradient_norms(

@@ -1,14 +1,20 @@
 """seqlab.tasks: one module per workload, each wiring data + model + loss + metrics + predictor.
 
 Task modules are imported on demand (``task_class(name)``), so ``import seqlab`` stays light and
-adding a workload means adding a module here and a line in ``_TASK_MODULES``.
+adding a workload means adding a package here and a line in ``_TASK_MODULES``. Each package's
+``options`` module (``task_options(name)``) says what the command line needs without importing
+torch.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from seqlab.errors import SeqlabError
+
+if TYPE_CHECKING:
+    from seqlab.tasks.options import TaskOptions
 
 TASK_NAMES: tuple[str, ...] = ("memory", "sentiment", "translation", "forecasting", "lm")
 
@@ -20,8 +26,7 @@ _TASK_MODULES = {
 }
 
 
-def task_class(name: str) -> type:
-    """The Task class of workload ``name``; a one-line error for an unknown or unbuilt task."""
+def _check_name(name: str) -> None:
     if name not in _TASK_MODULES:
         available = ", ".join(sorted(_TASK_MODULES))
         if name in TASK_NAMES:
@@ -29,8 +34,26 @@ def task_class(name: str) -> type:
                 f"task '{name}' is not available in this version of seqlab; available: {available}"
             )
         raise SeqlabError(f"unknown task '{name}'; choose one of: {available}")
-    module = importlib.import_module(_TASK_MODULES[name])
+
+
+def task_class(name: str) -> type:
+    """The Task class of workload ``name``; a one-line error for an unknown or unbuilt task."""
+    _check_name(name)
+    package = _TASK_MODULES[name]
+    try:
+        module = importlib.import_module(f"{package}.task")
+    except ModuleNotFoundError as error:  # a workload not yet made a package (transitional)
+        if error.name != f"{package}.task" and not package.startswith(str(error.name)):
+            raise
+        module = importlib.import_module(package)
     return module.TASK
+
+
+def task_options(name: str) -> TaskOptions:
+    """Workload ``name``'s :class:`TaskOptions`, read without importing the task (or torch)."""
+    _check_name(name)
+    module = importlib.import_module(f"{_TASK_MODULES[name]}.options")
+    return module.OPTIONS
 
 
 def available_tasks() -> tuple[str, ...]:

@@ -16,7 +16,9 @@ from typing import Any, ClassVar, Literal
 from torch import nn
 
 from seqlab.errors import SeqlabError
+from seqlab.model_dir import ModelDir
 from seqlab.models.config import ModelConfig
+from seqlab.tasks.options import CliOption, TaskOptions
 from seqlab.train import StepLoss, TrainConfig
 
 
@@ -31,12 +33,23 @@ class RunConfig:
 
 
 class Task(ABC):
-    """Base class of a workload. Subclasses set the class attributes and the abstract methods."""
+    """Base class of a workload. Subclasses set ``options`` (their package's torch-free
+    ``options.OPTIONS``), ``data_config_class`` and the abstract methods; ``name``,
+    ``families`` and ``default_family`` are copied from ``options``."""
 
+    options: ClassVar[TaskOptions]
     name: ClassVar[str]
     data_config_class: ClassVar[type]
     default_family: ClassVar[str]
     families: ClassVar[tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        options = cls.__dict__.get("options")
+        if options is not None:
+            cls.name = options.name
+            cls.families = options.families
+            cls.default_family = options.default_family
 
     def __init__(self, run: RunConfig) -> None:
         self.run = run
@@ -67,18 +80,18 @@ class Task(ABC):
     @classmethod
     def presets(cls) -> dict[str, dict[str, Any]]:
         """Named partial configs (``{"data": {...}, "model": {...}, "train": {...}}``)."""
-        return {}
+        return dict(cls.options.presets) if hasattr(cls, "options") else {}
 
     @classmethod
     def family_defaults(cls, family: str) -> dict[str, Any]:
         """Partial config applied when ``family`` is chosen (before presets and overrides)."""
-        return {}
+        return cls.options.family_defaults(family) if hasattr(cls, "options") else {}
 
     @classmethod
-    def cli_options(cls) -> list[tuple[str, str, str, dict[str, Any]]]:
+    def cli_options(cls) -> list[CliOption]:
         """Options this task adds to ``seqlab train TASK``: (flag, section, key, argparse
         keyword arguments); each sets config key ``section.key``."""
-        return []
+        return list(cls.options.cli_options) if hasattr(cls, "options") else []
 
     def report(self, model: nn.Module, split: str) -> dict[str, Any]:
         """What ``seqlab eval`` prints: the metrics, plus any detail nested under further keys."""
@@ -97,10 +110,10 @@ class Task(ABC):
         """Extra facts to save in config.json beside the run config (labels, scaler statistics)."""
         return {}
 
-    def save_files(self, model_dir: Path) -> None:  # noqa: B027 (optional hook, empty by default)
+    def save_files(self, model_dir: ModelDir) -> None:  # noqa: B027 (optional hook, empty by default)
         """Write task files into the model directory (a tokenizer.json, for instance)."""
 
-    def save_trained_files(self, model: nn.Module, model_dir: Path) -> None:  # noqa: B027
+    def save_trained_files(self, model: nn.Module, model_dir: ModelDir) -> None:  # noqa: B027
         """Write task files that need the trained model (reference errors for monitoring, say):
         called with the best weights loaded, before model.safetensors marks the directory
         complete. Empty by default."""
@@ -110,10 +123,11 @@ class Task(ABC):
         return None
 
     @classmethod
-    def from_model_dir(cls, run: RunConfig, model_dir: Path, artifacts: dict[str, Any]) -> Task:
+    def from_model_dir(cls, run: RunConfig, model_dir: ModelDir, artifacts: dict[str, Any]) -> Task:
         """The task as it was when ``model_dir`` was trained (its tokenizer, labels, scaler)."""
         return cls(run)
 
     @classmethod
-    def load_predictor(cls, model_dir: Path) -> Any:
+    def load_predictor(cls, model_dir: ModelDir, config: dict[str, Any]) -> Any:
+        """The task's Predictor over ``model_dir``, whose config.json holds ``config``."""
         raise NotImplementedError(f"task '{cls.name}' has no predictor yet")

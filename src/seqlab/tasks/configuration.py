@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from seqlab import __version__
+from seqlab._version import __version__
 from seqlab.models.config import FAMILIES, PretrainedConfig, RecurrentConfig, TransformerConfig
 from seqlab.tasks import task_class
 from seqlab.tasks.base import RunConfig

@@ -58,6 +58,7 @@ from seqlab.data.windows import (
     split_bounds,
 )
 from seqlab.errors import SeqlabError
+from seqlab.model_dir import LINEAR_BASELINE, ModelDir
 from seqlab.models.config import RecurrentConfig, TransformerConfig
 from seqlab.models.forecast_baselines import LinearBaseline, repeat_last, seasonal_naive
 from seqlab.models.forecaster import (
@@ -68,7 +69,6 @@ from seqlab.models.forecaster import (
 from seqlab.tasks.base import RunConfig, Task
 from seqlab.train import StepLoss
 
-LINEAR_BASELINE_FILE = "linear_baseline.safetensors"
 SPLITS = ("train", "val", "test")
 # Seasonal naive periods, in steps: a day and a week of an hourly series.
 SEASONAL_PERIODS = (24, 168)
@@ -649,26 +649,24 @@ class ForecastingTask(Task):
             "frequency": self.series.report.frequency,
             "train_windows": len(self.windows("train")),
             "data_fixes": self.series.report.fixes(),
-            "linear_baseline": LINEAR_BASELINE_FILE,
+            "linear_baseline": LINEAR_BASELINE,
         }
         if self._training_data is not None:
             artifacts["training_data"] = self._training_data.name
         return artifacts
 
-    def save_files(self, model_dir: Path) -> None:
-        from seqlab.utils.io import save_safetensors_atomic
-
+    def save_files(self, model_dir: ModelDir) -> None:
         linear = self.linear_baseline
-        save_safetensors_atomic(
+        model_dir.write_tensors(
+            LINEAR_BASELINE,
             {"weight": torch.from_numpy(linear.weight), "bias": torch.from_numpy(linear.bias)},
-            model_dir / LINEAR_BASELINE_FILE,
         )
 
-    def save_trained_files(self, model: nn.Module, model_dir: Path) -> None:
+    def save_trained_files(self, model: nn.Module, model_dir: ModelDir) -> None:
         """monitor_reference.json: the trained model's per-window validation errors and each
         column's training distribution, for ``seqlab monitor``."""
-        from seqlab.tasks.forecasting_monitor import REFERENCE_FILE, build_reference
-        from seqlab.utils.io import atomic_write_json
+        from seqlab.model_dir import MONITOR_REFERENCE
+        from seqlab.tasks.forecasting_monitor import build_reference
 
         was_training = model.training
         model.eval()
@@ -676,7 +674,7 @@ class ForecastingTask(Task):
             reference = build_reference(self, model)
         finally:
             model.train(was_training)
-        atomic_write_json(model_dir / REFERENCE_FILE, reference)
+        model_dir.write_json(MONITOR_REFERENCE, reference)
 
     def data_checksum(self) -> str | None:
         if self._training_data is not None or self.data.file:
@@ -699,7 +697,7 @@ class ForecastingTask(Task):
 
     @classmethod
     def from_model_dir(
-        cls, run: RunConfig, model_dir: Path, artifacts: dict[str, Any]
+        cls, run: RunConfig, model_dir: ModelDir, artifacts: dict[str, Any]
     ) -> ForecastingTask:
         for key in ("scaler", "columns"):
             if key not in artifacts:
@@ -710,7 +708,7 @@ class ForecastingTask(Task):
         columns = tuple(artifacts["columns"])
         training_data = None
         if "training_data" in artifacts:
-            training_data = model_dir / str(artifacts["training_data"])
+            training_data = model_dir.file(str(artifacts["training_data"]))
         task = cls(
             run,
             scaler=StandardScaler.from_dict(artifacts["scaler"]),
@@ -718,11 +716,9 @@ class ForecastingTask(Task):
             frequency=artifacts.get("frequency"),
             training_data=training_data,
         )
-        path = model_dir / artifacts.get("linear_baseline", LINEAR_BASELINE_FILE)
-        if path.exists():
-            from safetensors.numpy import load_file
-
-            saved = load_file(str(path))
+        linear_name = str(artifacts.get("linear_baseline", LINEAR_BASELINE))
+        if model_dir.file(linear_name).exists():
+            saved = model_dir.read_arrays(linear_name)
             linear = LinearBaseline(
                 output_features=task.output_features, extra_inputs=task.extra_inputs
             )
@@ -732,10 +728,11 @@ class ForecastingTask(Task):
         return task
 
     @classmethod
-    def load_predictor(cls, model_dir: Path) -> Any:
+    def load_predictor(cls, model_dir: ModelDir, config: dict[str, Any]) -> Any:
         from seqlab.tasks.forecasting_predictor import ForecastingPredictor
+        from seqlab.tasks.runner import predictor_from_dir
 
-        return ForecastingPredictor.from_dir(model_dir)
+        return predictor_from_dir(ForecastingPredictor, model_dir, config)
 
     # ---- configuration ----
     @classmethod

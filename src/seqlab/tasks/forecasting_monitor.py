@@ -74,6 +74,7 @@ from seqlab.data.drift import (
 )
 from seqlab.data.series import SeriesFrame
 from seqlab.errors import SeqlabError
+from seqlab.model_dir import MONITOR_REFERENCE
 
 if TYPE_CHECKING:
     from seqlab.tasks.forecasting import ForecastingTask
@@ -93,7 +94,7 @@ __all__ = [
     "load_reference",
 ]
 
-REFERENCE_FILE = "monitor_reference.json"
+REFERENCE_FILE = MONITOR_REFERENCE
 REFERENCE_FORMAT = 1  # raise when the file's meaning changes; monitor then asks to retrain
 DEFAULT_WINDOW_HORIZONS = 7
 ERROR_QUANTILE = 0.99

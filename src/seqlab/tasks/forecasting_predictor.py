@@ -20,14 +20,9 @@ import torch
 from seqlab.data.series import SeriesFrame
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
-from seqlab.tasks.runner import predictor_from_dir
 
 
-class ForecastingPredictor(Predictor):
-    @classmethod
-    def from_dir(cls, model_dir: Path) -> ForecastingPredictor:
-        return predictor_from_dir(cls, model_dir)
-
+class ForecastingPredictor(Predictor["ForecastingTask"]):
     @property
     def columns(self) -> tuple[str, ...]:
         """The columns the model reads, the target last."""

@@ -56,9 +56,11 @@ import pandas as pd
 
 from seqlab.data.series import TIMESTAMP_COLUMN_CANDIDATES, SeriesFrame
 from seqlab.errors import SeqlabError
+from seqlab.model_dir import METRICS as METRICS_FILE
+from seqlab.model_dir import TRAINING_DATA
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.forecasting import ForecastingTask
-from seqlab.tasks.runner import METRICS_FILE, evaluate_split, load_trained, train_run
+from seqlab.tasks.runner import evaluate_split, load_trained, train_run
 from seqlab.train.progress import ProgressKind, ProgressReporter
 from seqlab.utils.io import atomic_write_json, atomic_write_text, fsync_dir
 
@@ -72,7 +74,7 @@ __all__ = [
     "retrain",
 ]
 
-TRAINING_DATA_FILE = "training_data.csv"
+TRAINING_DATA_FILE = TRAINING_DATA  # kept for the tests until the forecasting package lands
 DEFAULT_HOLDOUT_HORIZONS = 7
 MAX_DEFAULT_STEPS = 500
 METRICS = ("mse", "mae", "mse_original", "mae_original")

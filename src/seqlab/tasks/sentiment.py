@@ -30,6 +30,7 @@ from seqlab.data.sources import dataset_checksum, file_sha256, resolve_file
 from seqlab.data.text_files import LabelledTexts, LabelMap, read_labelled_texts
 from seqlab.data.tokenization import TextEncoder, train_tokenizer
 from seqlab.errors import SeqlabError
+from seqlab.model_dir import TOKENIZER, ModelDir
 from seqlab.models.classifier import SequenceClassifier
 from seqlab.models.config import PretrainedConfig, TransformerConfig
 from seqlab.tasks.base import RunConfig, Task
@@ -37,7 +38,6 @@ from seqlab.tasks.classification_metrics import classification_report
 from seqlab.train import StepLoss
 from seqlab.utils.config import to_dict
 
-TOKENIZER_FILE = "tokenizer.json"
 # SST-2's labels are 0/1; people read them as words.
 SST2_LABEL_NAMES = {"0": "negative", "1": "positive"}
 
@@ -221,7 +221,7 @@ class SentimentTask(Task):
             from seqlab.models.pretrained import minilm_dir
 
             # The pretrained model reads text through its own vocabulary, never a new one.
-            self._encoder = TextEncoder.load(minilm_dir() / TOKENIZER_FILE)
+            self._encoder = TextEncoder.load(minilm_dir() / "tokenizer.json")
         if self._encoder is None:
             self._encoder = train_tokenizer(
                 self.split("train").texts,
@@ -369,15 +369,15 @@ class SentimentTask(Task):
         return {
             **pretrained,
             "labels": self.labels.to_list(),
-            "tokenizer": TOKENIZER_FILE,
+            "tokenizer": TOKENIZER,
             "add_cls": self.adds_cls,
             "train_examples": len(train.texts),
             "train_rows_skipped": len(train.skipped),
             "train_texts_truncated": self._train_truncated,
         }
 
-    def save_files(self, model_dir: Path) -> None:
-        self.encoder.save(model_dir / TOKENIZER_FILE)
+    def save_files(self, model_dir: ModelDir) -> None:
+        self.encoder.save(model_dir.file(TOKENIZER))
 
     def data_checksum(self) -> str | None:
         if self.data.dataset == "sst2" and not self.data.train_file:
@@ -393,17 +393,18 @@ class SentimentTask(Task):
 
     @classmethod
     def from_model_dir(
-        cls, run: RunConfig, model_dir: Path, artifacts: dict[str, Any]
+        cls, run: RunConfig, model_dir: ModelDir, artifacts: dict[str, Any]
     ) -> SentimentTask:
-        encoder = TextEncoder.load(model_dir / artifacts.get("tokenizer", TOKENIZER_FILE))
+        encoder = TextEncoder.load(model_dir.file(artifacts.get("tokenizer", TOKENIZER)))
         labels = LabelMap.from_list(artifacts["labels"], source=f"{model_dir}/config.json")
         return cls(run, encoder=encoder, labels=labels, bert=artifacts.get("bert"))
 
     @classmethod
-    def load_predictor(cls, model_dir: Path) -> Any:
+    def load_predictor(cls, model_dir: ModelDir, config: dict[str, Any]) -> Any:
+        from seqlab.tasks.runner import predictor_from_dir
         from seqlab.tasks.sentiment_predictor import SentimentPredictor
 
-        return SentimentPredictor.from_dir(model_dir)
+        return predictor_from_dir(SentimentPredictor, model_dir, config)
 
     # ---- configuration ----
     @classmethod

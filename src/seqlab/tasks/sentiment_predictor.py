@@ -8,7 +8,6 @@ API reads it unchanged.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,14 +15,9 @@ import torch
 from seqlab.data.batching import pad_batch
 from seqlab.infer import Predictor
 from seqlab.infer.streaming import ClassifierStream
-from seqlab.tasks.runner import predictor_from_dir
 
 
-class SentimentPredictor(Predictor):
-    @classmethod
-    def from_dir(cls, model_dir: Path) -> SentimentPredictor:
-        return predictor_from_dir(cls, model_dir)
-
+class SentimentPredictor(Predictor["SentimentTask"]):
     @property
     def labels(self) -> list[str]:
         return self.task_object.labels.to_list()

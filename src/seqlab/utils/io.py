@@ -27,6 +27,8 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "fsync_dir",
+    "new_file_mode",
+    "new_folder_mode",
     "save_safetensors_atomic",
 ]
 
@@ -45,12 +47,22 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 
 
 @functools.cache
-def _new_file_mode() -> int:
-    # What open() would give a new file: 0o666 minus the umask. os.umask can only be read by
-    # setting it, so read it once.
+def _umask() -> int:
+    # os.umask can only be read by setting it: set it and put it back at once, and only once.
     umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def new_file_mode() -> int:
+    """What ``open()`` would give a new file: 0o666 minus the umask."""
+    return 0o666 & ~_umask()
+
+
+def new_folder_mode() -> int:
+    """What ``mkdir()`` would give a new folder: 0o777 minus the umask (a folder made by
+    ``tempfile.mkdtemp`` starts private, 0o700)."""
+    return 0o777 & ~_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -64,7 +76,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         mode = target.stat().st_mode & 0o777
     except FileNotFoundError:
-        mode = _new_file_mode()
+        mode = new_file_mode()
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with contextlib.suppress(OSError):  # e.g. file systems without POSIX modes

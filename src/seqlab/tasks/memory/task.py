@@ -8,9 +8,7 @@ Validation and test sets are fixed streams derived from the run's seed, disjoint
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,49 +21,26 @@ from seqlab.data.memory import (
     sequence_length,
     vocabulary_size,
 )
-from seqlab.infer import Predictor
+from seqlab.model_dir import ModelDir
 from seqlab.models.memory import MemoryModel
 from seqlab.tasks.base import Task
+from seqlab.tasks.memory.config import MemoryDataConfig
+from seqlab.tasks.memory.options import OPTIONS
 from seqlab.train import StepLoss
+
+if TYPE_CHECKING:
+    from seqlab.tasks.memory.predictor import MemoryPredictor
 
 # Offsets that put validation and test streams far from any training batch index.
 _SPLIT_SEED_OFFSET = {"val": 1_000_003, "test": 2_000_003}
 _EVAL_BATCH = 256
 
 
-@dataclass(frozen=True)
-class MemoryDataConfig:
-    """kind: recall | adding | copy. distance: steps between the information and the answer."""
-
-    kind: Literal["recall", "adding", "copy"] = "recall"
-    distance: int = 50
-    alphabet_size: int = 8
-    string_length: int = 10
-    eval_examples: int = 1024
-    label_smoothing: float = 0.0
-
-    def __post_init__(self) -> None:
-        minimum = 2 if self.kind == "adding" else 1
-        if self.distance < minimum:
-            raise ValueError(f"data.distance ({self.distance}) must be at least {minimum}")
-        if self.alphabet_size < 2:
-            raise ValueError(f"data.alphabet_size ({self.alphabet_size}) must be at least 2")
-        if self.string_length < 1 or self.eval_examples < 1:
-            raise ValueError(
-                f"data.string_length ({self.string_length}) and data.eval_examples "
-                f"({self.eval_examples}) must be positive"
-            )
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"data.label_smoothing ({self.label_smoothing}) must be in [0, 1)")
-
-
 class MemoryTask(Task):
-    """remember across a distance: recall, adding and copy problems"""
+    """Remember across a distance: recall, adding and copy problems."""
 
-    name = "memory"
+    options = OPTIONS
     data_config_class = MemoryDataConfig
-    default_family = "lstm"
-    families = ("rnn", "lstm", "gru", "transformer")
 
     @property
     def data(self) -> MemoryDataConfig:
@@ -175,67 +150,11 @@ class MemoryTask(Task):
         return metrics
 
     @classmethod
-    def presets(cls) -> dict[str, dict[str, Any]]:
-        small_model = {
-            "rnn": {"hidden_size": 128},
-            "lstm": {"hidden_size": 64},
-            "gru": {"hidden_size": 74},
-            "transformer": {
-                "d_model": 64, "num_heads": 4, "num_layers": 2, "dim_feedforward": 128,
-                "dropout": 0.0, "norm_first": True,
-            },
-        }  # fmt: skip
-        return {
-            "cpu-small": {
-                "data": {"distance": 50, "eval_examples": 512},
-                "train": {
-                    "steps": 1000, "batch_size": 32, "eval_every": 100, "log_every": 50,
-                },
-                "model_by_family": small_model,
-            }
-        }  # fmt: skip
+    def load_predictor(cls, model_dir: ModelDir, config: dict[str, Any]) -> MemoryPredictor:
+        from seqlab.tasks.memory.predictor import MemoryPredictor
+        from seqlab.tasks.runner import predictor_from_dir
 
-    @classmethod
-    def family_defaults(cls, family: str) -> dict[str, Any]:
-        # One schedule for every family (short warm-up, cosine decay to a tenth) and the
-        # learning rate that trains each family well on these problems with Adam. Clipping at
-        # global norm 5.0 keeps the recurrent families' exploding gradients in check; the
-        # Transformer, without recurrence, gets the usual 1.0.
-        train = {"steps": 2000, "eval_every": 100, "log_every": 50, "schedule": "cosine",
-                 "warmup_steps": 50, "min_lr_ratio": 0.1, "betas": (0.9, 0.999),
-                 "weight_decay": 0.0}  # fmt: skip
-        if family == "transformer":
-            return {"train": {**train, "lr": 1e-3, "grad_clip": 1.0}}
-        return {"train": {**train, "lr": 1e-3 if family == "rnn" else 3e-3, "grad_clip": 5.0}}
-
-    @classmethod
-    def cli_options(cls) -> list[tuple[str, str, str, dict[str, Any]]]:
-        return [
-            ("--kind", "data", "kind", {"choices": ("recall", "adding", "copy"),
-                                        "help": "which problem (default: recall)"}),
-            ("--distance", "data", "distance",
-             {"type": int, "help": "steps between the information and the answer"}),
-        ]  # fmt: skip
-
-    @classmethod
-    def load_predictor(cls, model_dir: Path) -> MemoryPredictor:
-        from seqlab.tasks.runner import load_trained
-
-        _, model, config = load_trained(model_dir)
-        return MemoryPredictor(model=model, config=config, model_dir=model_dir)
-
-
-class MemoryPredictor(Predictor):
-    """Answers memory problems: ``predict(inputs)`` with inputs shaped like the training data."""
-
-    @torch.no_grad()
-    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
-        """recall: (B, T) ids -> (B,) predicted first symbols; copy: (B, S+T+S) ids -> (B, S)
-        predicted strings; adding: (B, T, 2) -> (B,) predicted sums."""
-        outputs = self.model(inputs.to(self.device))
-        if self.config["data"]["kind"] == "adding":
-            return outputs.cpu()
-        return outputs.argmax(dim=-1).cpu()
+        return predictor_from_dir(MemoryPredictor, model_dir, config)
 
 
 TASK = MemoryTask
