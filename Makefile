@@ -1,4 +1,6 @@
-# The two README commands: `make run` and `make test`. Both build .venv from scratch when needed.
+# The two README commands: `make run` and `make test`. Every target builds .venv when needed.
+# The gates CI runs before the tests: `make lint` (ruff) and `make typecheck` (mypy, configured in
+# pyproject.toml). `make test-fast` skips the tests marked slow (end-to-end training runs).
 # torch is installed first and pinned: 2.13.0 is the CPU build this project is developed against;
 # an unpinned torch would pull a multi-GB CUDA build.
 
@@ -7,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 
-.PHONY: run test bench lint clean
+.PHONY: run test test-fast bench lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +33,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "not slow"
+
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/blocks.py
 	$(BIN)/python benchmarks/compare.py
@@ -39,5 +44,8 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

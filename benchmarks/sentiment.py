@@ -116,7 +116,8 @@ def dev_sentences() -> list[str]:
 def predict_latency(predictor, sentences: list[str], *, repeats: int) -> tuple[float, int]:
     """Median seconds of a batch-1 ``predict`` over dev sentences of about 20 tokens."""
     task = predictor.task_object
-    chosen = [s for s in sentences if len(task.encode([s])[0][0]) in LATENCY_TOKENS][:repeats]
+    chosen = [s for s in sentences if len(task.text_data.encode([s]).ids[0]) in LATENCY_TOKENS]
+    chosen = chosen[:repeats]
     for sentence in chosen[:20]:
         predictor.predict([sentence])  # warm-up: the first calls allocate and pick kernels
     samples = []

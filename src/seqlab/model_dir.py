@@ -24,6 +24,7 @@ This module imports nothing of seqlab but ``errors`` and ``utils``, so every lay
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -56,14 +57,14 @@ CHECKPOINT_TRAINER_JSON = "trainer.json"
 CheckpointName = Literal["last", "best"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ModelDir:
     """One model directory: the paths of its files and their readers and writers."""
 
     path: Path
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))  # a str is welcome too
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "path", Path(path))  # frozen: the path never changes
 
     def __str__(self) -> str:
         return str(self.path)

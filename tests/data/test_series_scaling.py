@@ -65,13 +65,14 @@ def test_inverse_round_trip_numpy_and_torch(values):
 
 def test_inverse_of_target_only_forecasts(values):
     scaler = StandardScaler.fit(values[:35])
-    target_scaled = scaler.transform(values)[:, -1].reshape(5, 10)  # (B, H): the target column
+    # (B, horizon): the target column
+    target_scaled = scaler.transform(values)[:, -1].reshape(5, 10)
     expected = values[:, -1].reshape(5, 10)
     got = scaler.inverse_transform(target_scaled, column=-1)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     manual = target_scaled * values[:35, -1].std() + values[:35, -1].mean()
     np.testing.assert_allclose(got, manual, rtol=0, atol=1e-12)
-    forecasts = torch.from_numpy(target_scaled).float()  # (B, H) float32, as a model emits
+    forecasts = torch.from_numpy(target_scaled).float()  # (B, horizon) float32, as a model emits
     torch.testing.assert_close(
         scaler.inverse_transform(forecasts, column=2), torch.from_numpy(expected).float()
     )

@@ -11,9 +11,6 @@ way.
 
 from __future__ import annotations
 
-import csv
-import itertools
-import random
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ import torch
 from torch.testing import assert_close
 
 import seqlab
+from _reviews import grouped_reviews, write_csv
 from seqlab import cli
 from seqlab.infer.streaming import StreamResult
 
@@ -30,28 +28,6 @@ LONG_TEXT = (
     "and the ending was truly boring zebra!"
 )
 SHORT_TEXT = "this film seemed quite lovely"
-
-SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the story", "the ending"]
-VERBS = ["was", "is", "seemed", "felt"]
-ADVERBS = ["really", "very", "quite", "so", "truly"]
-ADJECTIVES = {
-    "positive": ["good", "great", "wonderful", "lovely", "excellent", "superb"],
-    "negative": ["bad", "awful", "terrible", "boring", "dreadful", "poor"],
-}
-
-
-def _write_reviews(path: Path, count: int = 200) -> Path:
-    rng = random.Random(0)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for label, words in ADJECTIVES.items():
-            combos = rng.sample(
-                list(itertools.product(SUBJECTS, VERBS, ADVERBS, words)), count // 2
-            )
-            writer.writerows([(" ".join(combo), label) for combo in combos])
-    return path
-
 
 RECURRENT = ["model.hidden_size=24", "model.embed_dim=24"]
 MODELS = {
@@ -69,7 +45,7 @@ INCREMENTAL = {"lstm-last", "gru-mean", "rnn-max"}
 
 @pytest.fixture(scope="module")
 def reviews_csv(tmp_path_factory) -> Path:
-    return _write_reviews(tmp_path_factory.mktemp("stream-data") / "reviews.csv")
+    return write_csv(tmp_path_factory.mktemp("stream-data") / "reviews.csv", grouped_reviews(200))
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -112,8 +88,7 @@ def trained(request, reviews_csv, tmp_path_factory):
 def _assert_matches_whole_text(result: StreamResult, predictor, text: str, mode: str) -> None:
     assert result.text == text
     assert result.mode == mode
-    task = predictor.task_object
-    ids, _ = task.encode([text])
+    ids = predictor.task_object.text_data.encode([text]).ids
     assert result.tokens == len(ids[0]) <= MAX_LENGTH
     expected = predictor.probabilities([text])[0]  # (C,)
     got = torch.tensor([result.scores[label] for label in predictor.labels])
@@ -166,9 +141,8 @@ def test_reset_starts_over(trained):
     assert stream.text == ""
     result = stream.push(SHORT_TEXT)
     _assert_matches_whole_text(result, predictor, SHORT_TEXT, _mode(name))
-    assert (
-        result.new_tokens == result.tokens == len(predictor.task_object.encode([SHORT_TEXT])[0][0])
-    )
+    short_ids = predictor.task_object.text_data.encode([SHORT_TEXT]).ids[0]
+    assert result.new_tokens == result.tokens == len(short_ids)
 
 
 def test_whitespace_only_text_gives_uniform_scores(trained):

@@ -29,9 +29,10 @@ TINY = CompareSettings(
 
 @pytest.fixture(scope="module")
 def tiny_results():
-    return run_compare(TINY)
+    return run_compare(TINY)  # about 5 s: 16 training runs; every test using it is marked slow
 
 
+@pytest.mark.slow
 def test_every_family_task_and_distance_is_measured(tiny_results) -> None:
     runs = tiny_results.runs
     assert len(runs) == 2 * 2 * 4
@@ -49,6 +50,7 @@ def test_every_family_task_and_distance_is_measured(tiny_results) -> None:
             assert abs(run.parameters - TINY.parameter_budget) < 0.15 * TINY.parameter_budget
 
 
+@pytest.mark.slow
 def test_gradients_and_step_times_cover_every_family(tiny_results) -> None:
     assert set(tiny_results.gradients) == {"rnn", "lstm", "gru", "transformer"}
     for by_phase in tiny_results.gradients.values():
@@ -58,6 +60,7 @@ def test_gradients_and_step_times_cover_every_family(tiny_results) -> None:
         assert sorted(by_length) == [4, 6] and all(value > 0 for value in by_length.values())
 
 
+@pytest.mark.slow
 def test_report_files_are_written(tiny_results, tmp_path: Path) -> None:
     page = write_report(tiny_results, tmp_path)
     html = page.read_text()
@@ -70,6 +73,7 @@ def test_report_files_are_written(tiny_results, tmp_path: Path) -> None:
     assert len(data["runs"]) == 16 and data["settings"]["distances"] == [4, 6]
 
 
+@pytest.mark.slow
 def test_compare_command_prints_the_table_and_writes_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

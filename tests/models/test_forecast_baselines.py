@@ -15,13 +15,13 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from seqlab.models.forecast_baselines import LinearBaseline, repeat_last, seasonal_naive
 
-# Two windows of L = 4 steps and F = 2 features: feature 0 counts up, feature 1 is the target.
+# Two windows of T = 4 steps and F = 2 features: feature 0 counts up, feature 1 is the target.
 TINY = np.array(
     [
         [[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0]],
         [[5.0, -1.0], [6.0, -2.0], [7.0, -3.0], [8.0, -4.0]],
     ]
-)  # (N, L, F) = (2, 4, 2)
+)  # (N, T, F) = (2, 4, 2)
 
 
 def test_repeat_last_by_hand():
@@ -30,7 +30,7 @@ def test_repeat_last_by_hand():
             [[4.0, 40.0], [4.0, 40.0], [4.0, 40.0]],
             [[8.0, -4.0], [8.0, -4.0], [8.0, -4.0]],
         ]
-    )  # (N, H, F) = (2, 3, 2)
+    )  # (N, horizon, F) = (2, 3, 2)
     assert_array_equal(repeat_last(TINY, horizon=3), expected)
     # The target column only: the last one.
     assert_array_equal(repeat_last(TINY, horizon=3, output_features=1), expected[..., 1:])
@@ -45,8 +45,8 @@ def test_repeat_last_keeps_torch_kind_and_dtype():
 
 def _hourly_windows() -> np.ndarray:
     """Two windows of L = 48 hours: x[n, t, 0] = 100 n + t, x[n, t, 1] = -(100 n + t)."""
-    steps = np.arange(48, dtype=np.float64)  # (L,)
-    first = np.stack([steps, -steps], axis=-1)  # (L, F)
+    steps = np.arange(48, dtype=np.float64)  # (T,)
+    first = np.stack([steps, -steps], axis=-1)  # (T, F)
     return np.stack([first, first + np.array([100.0, -100.0])])  # (2, 48, 2)
 
 
@@ -55,7 +55,7 @@ def test_seasonal_naive_24_by_hand():
     forecast = seasonal_naive(x, horizon=30, period=24)  # (2, 30, 2)
     # h = 1..24 (rows 0..23) read one day back: step 47 + h - 24 = 24..47; h = 25..30 read two
     # days back: step 47 + h - 48 = 24..29 (the last whole day, repeated).
-    steps = np.array([*range(24, 48), *range(24, 30)], dtype=np.float64)  # (H,)
+    steps = np.array([*range(24, 48), *range(24, 30)], dtype=np.float64)  # (horizon,)
     expected = np.stack(
         [
             np.stack([steps, -steps], axis=-1),
@@ -88,10 +88,10 @@ def test_seasonal_naive_torch_matches_numpy():
 def test_least_squares_recovers_an_exact_linear_map():
     rng = np.random.default_rng(0)
     length, horizon, features = 6, 3, 2
-    weight = rng.normal(size=(horizon, length))  # (H, L)
-    bias = rng.normal(size=horizon)  # (H,)
-    x = rng.normal(size=(20, length, features))  # (N, L, F)
-    y = np.einsum("hl,nlf->nhf", weight, x) + bias[None, :, None]  # (N, H, F)
+    weight = rng.normal(size=(horizon, length))  # (horizon, T)
+    bias = rng.normal(size=horizon)  # (horizon,)
+    x = rng.normal(size=(20, length, features))  # (N, T, F)
+    y = np.einsum("hl,nlf->nhf", weight, x) + bias[None, :, None]  # (N, horizon, F)
     model = LinearBaseline().fit(x, y)
     assert_allclose(model.weight, weight, atol=1e-5)
     assert_allclose(model.bias, bias, atol=1e-5)
@@ -102,8 +102,8 @@ def test_least_squares_recovers_an_exact_linear_map():
 
 def _noisy_problem(seed: int = 1):
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(15, 5, 3))  # (N, L, F)
-    y = rng.normal(size=(15, 2, 3))  # (N, H, F): no exact linear relation
+    x = rng.normal(size=(15, 5, 3))  # (N, T, F)
+    y = rng.normal(size=(15, 2, 3))  # (N, horizon, F): no exact linear relation
     return x, y
 
 
@@ -114,19 +114,19 @@ def _design(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for f in range(x.shape[2]):
             rows.append([*x[n, :, f], 1.0])
             targets.append(y[n, :, f])
-    return np.array(rows), np.array(targets)  # (N*F, L + 1), (N*F, H)
+    return np.array(rows), np.array(targets)  # (N*F, T + 1), (N*F, horizon)
 
 
 def test_least_squares_equals_numpy_lstsq():
     x, y = _noisy_problem()
     design, targets = _design(x, y)
-    theta, *_ = np.linalg.lstsq(design, targets, rcond=None)  # (L + 1, H)
+    theta, *_ = np.linalg.lstsq(design, targets, rcond=None)  # (T + 1, horizon)
     model = LinearBaseline().fit(x, y)
     assert_allclose(model.weight, theta[:-1].T, rtol=1e-10, atol=1e-12)
     assert_allclose(model.bias, theta[-1], rtol=1e-10, atol=1e-12)
     # predict is the same map applied to each feature's column.
-    expected = design[:, :-1] @ theta[:-1] + theta[-1]  # (N*F, H), rows (window, feature)
-    expected = expected.reshape(15, 3, 2).transpose(0, 2, 1)  # (N, H, F)
+    expected = design[:, :-1] @ theta[:-1] + theta[-1]  # (N*F, horizon), rows (window, feature)
+    expected = expected.reshape(15, 3, 2).transpose(0, 2, 1)  # (N, horizon, F)
     assert_allclose(model.predict(x), expected, rtol=1e-10, atol=1e-12)
 
 
@@ -135,7 +135,7 @@ def test_ridge_equals_normal_equations():
     design, targets = _design(x, y)
     ridge = 0.5
     penalty = np.diag([ridge] * 5 + [0.0])  # the bias is not penalised
-    theta = np.linalg.solve(design.T @ design + penalty, design.T @ targets)  # (L + 1, H)
+    theta = np.linalg.solve(design.T @ design + penalty, design.T @ targets)  # (T + 1, horizon)
     model = LinearBaseline(ridge=ridge).fit(x, y)
     assert_allclose(model.weight, theta[:-1].T, rtol=1e-9, atol=1e-12)
     assert_allclose(model.bias, theta[-1], rtol=1e-9, atol=1e-12)
@@ -148,7 +148,7 @@ def test_target_column_only_fits_on_the_last_column():
     assert_allclose(target_model.weight, reference.weight)
     assert_allclose(target_model.bias, reference.bias)
     assert target_model.predict(x).shape == (15, 2, 1)
-    # The data layer's target-only y is (N, H): the same fit.
+    # The data layer's target-only y is (N, horizon): the same fit.
     flat_model = LinearBaseline(output_features=1).fit(x, y[..., -1])
     assert_allclose(flat_model.weight, reference.weight)
     assert_allclose(target_model.predict(x), reference.predict(x[..., -1:]))
@@ -158,10 +158,10 @@ def test_target_column_only_fits_on_the_last_column():
 
 def test_individual_maps_recover_one_map_per_feature():
     rng = np.random.default_rng(2)
-    weights = rng.normal(size=(2, 3, 4))  # (F, H, L)
-    biases = rng.normal(size=(2, 3))  # (F, H)
-    x = rng.normal(size=(12, 4, 2))  # (N, L, F)
-    y = np.einsum("fhl,nlf->nhf", weights, x) + biases.T[None]  # (N, H, F)
+    weights = rng.normal(size=(2, 3, 4))  # (F, horizon, T)
+    biases = rng.normal(size=(2, 3))  # (F, horizon)
+    x = rng.normal(size=(12, 4, 2))  # (N, T, F)
+    y = np.einsum("fhl,nlf->nhf", weights, x) + biases.T[None]  # (N, horizon, F)
     model = LinearBaseline(individual=True).fit(x, y)
     assert_allclose(model.weight, weights, atol=1e-8)
     assert_allclose(model.bias, biases, atol=1e-8)
@@ -196,7 +196,7 @@ def test_extra_input_columns_are_never_forecast():
         seasonal_naive(_hourly_windows(), horizon=5, period=24),
     )
     noisy_x, noisy_y = _noisy_problem()
-    with_extra = np.concatenate([noisy_x, np.ones((15, 5, 2))], axis=-1)  # (N, L, 5)
+    with_extra = np.concatenate([noisy_x, np.ones((15, 5, 2))], axis=-1)  # (N, T, 5)
     model = LinearBaseline(output_features=1, extra_inputs=2).fit(with_extra, noisy_y[..., -1:])
     reference = LinearBaseline(output_features=1).fit(noisy_x, noisy_y[..., -1:])
     assert_allclose(model.weight, reference.weight)
@@ -207,3 +207,26 @@ def test_extra_input_columns_are_never_forecast():
         repeat_last(x, horizon=1, output_features=3, extra_inputs=1)
     with pytest.raises(ValueError, match=r"extra_inputs \(3\) must be >= 0 and leave a value"):
         repeat_last(x, horizon=1, extra_inputs=3)
+
+
+def test_a_saved_linear_baseline_reads_back_and_forecasts_the_same():
+    # y = 2 x_last - x_first + 1 for both horizon steps: the fit recovers it exactly.
+    x = np.array(
+        [[[1.0], [2.0], [4.0]], [[0.0], [3.0], [1.0]], [[5.0], [1.0], [2.0]], [[2.0], [2.0], [7.0]]]
+    )  # (N, T, F) = (4, 3, 1)
+    y = np.repeat(2 * x[:, -1:] - x[:, :1] + 1, 2, axis=1)  # (N, horizon, F) = (4, 2, 1)
+    fitted = LinearBaseline().fit(x, y)
+    saved = fitted.arrays()
+    assert_allclose(saved["weight"], [[-1.0, 0.0, 2.0], [-1.0, 0.0, 2.0]], atol=1e-12)
+    assert_allclose(saved["bias"], [1.0, 1.0], atol=1e-12)
+    restored = LinearBaseline.from_arrays(
+        weight=saved["weight"], bias=saved["bias"], input_features=1
+    )
+    assert_array_equal(restored.predict(x), fitted.predict(x))
+    assert_allclose(restored.predict(np.array([[[1.0], [1.0], [3.0]]])), [[[6.0], [6.0]]])
+    with pytest.raises(ValueError, match=r"x must be \(N, 3, 1\)"):
+        restored.predict(np.ones((1, 3, 2)))
+    with pytest.raises(ValueError, match=r"weight \(2, 3\) and bias \(3,\) must be"):
+        LinearBaseline.from_arrays(weight=saved["weight"], bias=np.zeros(3), input_features=1)
+    with pytest.raises(RuntimeError, match="arrays needs fit"):
+        LinearBaseline().arrays()

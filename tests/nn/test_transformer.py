@@ -310,3 +310,33 @@ def test_errors_name_the_values():
     torch_layer = torch.nn.TransformerEncoderLayer(D, H, activation=torch.tanh, batch_first=True)
     with pytest.raises(ValueError, match="from_torch supports relu or gelu"):
         TransformerEncoderLayer.from_torch(torch_layer)
+
+
+@pytest.mark.parametrize(
+    ("ours_class", "torch_class"),
+    [
+        (TransformerEncoderLayer, torch.nn.TransformerEncoderLayer),
+        (TransformerDecoderLayer, torch.nn.TransformerDecoderLayer),
+    ],
+)
+def test_layer_init_draws_torchs_tensors_from_the_same_seed(ours_class, torch_class):
+    """Both layer kinds make their submodules in torch's order, so one seed gives one set of
+    weights (the decoder's cross-attention is made right after its self-attention)."""
+    torch.manual_seed(7)
+    theirs = torch_class(D, H, FF, batch_first=True)
+    torch.manual_seed(7)
+    ours = ours_class(D, H, FF)
+    expected = {
+        name.replace("multihead_attn.", "cross_attn.", 1): tensor
+        for name, tensor in theirs.state_dict().items()
+    }
+    assert list(ours.state_dict()) == list(expected)
+    assert_close(ours.state_dict(), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("stack_class", [TransformerEncoder, TransformerDecoder])
+def test_stacks_build_layers_of_their_kind_and_refuse_no_layers(stack_class):
+    stack = stack_class.build(num_layers=2, d_model=D, num_heads=H, dim_feedforward=FF)
+    assert [type(layer) for layer in stack.layers] == [stack_class.layer_class] * 2
+    with pytest.raises(ValueError, match=f"{stack_class.__name__} needs at least one layer"):
+        stack_class([])

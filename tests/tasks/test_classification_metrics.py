@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from seqlab.tasks.classification_metrics import classification_report, confusion_matrix
+from seqlab.tasks.sentiment.metrics import classification_report, confusion_matrix
 
 TRUE = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 1])
 PREDICTED = torch.tensor([0, 1, 0, 1, 0, 0, 1, 1, 0, 1])

@@ -1,12 +1,13 @@
 """Composing a run configuration (seqlab.tasks.configuration): the layers' order, errors, files.
 
 Order: task defaults < family defaults < preset < config file < ``extra`` (command-line options)
-< ``--set`` overrides. Expected values come from MemoryTask's own tables where it has them, so a
-retuned default does not break the test, but a wrong layer order does.
+< ``--set`` overrides. Expected values come from the task's own tables (its ``TaskOptions``) where
+it has them, so a retuned default does not break the test, but a wrong layer order does.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from seqlab.errors import SeqlabError
 from seqlab.models.config import RecurrentConfig, TransformerConfig
+from seqlab.tasks import task_options
 from seqlab.tasks.configuration import (
     build_run_config,
     config_json,
@@ -21,11 +23,11 @@ from seqlab.tasks.configuration import (
     run_config_to_dict,
 )
 from seqlab.tasks.memory.config import MemoryDataConfig
-from seqlab.tasks.memory.task import MemoryTask
 from seqlab.train import TrainConfig
 from seqlab.utils.config import ConfigError
 
-PRESET = MemoryTask.presets()["cpu-small"]
+MEMORY = task_options("memory")
+PRESET = MEMORY.presets["cpu-small"]
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -40,7 +42,7 @@ def _write(folder: Path, name: str, text: str) -> Path:
 @pytest.mark.parametrize("family", ["rnn", "lstm", "gru", "transformer"])
 def test_family_defaults_are_applied(family: str) -> None:
     run = build_run_config("memory", family=family)
-    defaults = MemoryTask.family_defaults(family)["train"]
+    defaults = MEMORY.family_defaults(family)["train"]
     assert run.model.family == family
     for key, value in defaults.items():
         assert getattr(run.train, key) == value, key
@@ -51,15 +53,15 @@ def test_family_defaults_are_applied(family: str) -> None:
 
 def test_family_learning_rates_differ_as_documented() -> None:
     lstm, rnn = build_run_config("memory", family="lstm"), build_run_config("memory", family="rnn")
-    assert lstm.train.lr == MemoryTask.family_defaults("lstm")["train"]["lr"] == 3e-3
-    assert rnn.train.lr == MemoryTask.family_defaults("rnn")["train"]["lr"] == 1e-3
+    assert lstm.train.lr == MEMORY.family_defaults("lstm")["train"]["lr"] == 3e-3
+    assert rnn.train.lr == MEMORY.family_defaults("rnn")["train"]["lr"] == 1e-3
     transformer = build_run_config("memory", family="transformer")
     assert (rnn.train.grad_clip, transformer.train.grad_clip) == (5.0, 1.0)
 
 
 def test_default_family_and_model_classes() -> None:
     run = build_run_config("memory")
-    assert run.model.family == MemoryTask.default_family == "lstm"
+    assert run.model.family == MEMORY.default_family == "lstm"
     assert isinstance(run.model, RecurrentConfig)
     assert isinstance(build_run_config("memory", family="transformer").model, TransformerConfig)
 
@@ -77,19 +79,18 @@ def test_preset_applies_its_sizes_per_family(family: str) -> None:
     for key, value in PRESET["model_by_family"][family].items():
         assert getattr(run.model, key) == value, key
     # Family defaults the preset does not mention survive under it.
-    assert run.train.lr == MemoryTask.family_defaults(family)["train"]["lr"]
+    assert run.train.lr == MEMORY.family_defaults(family)["train"]["lr"]
 
 
 def test_preset_train_section_per_family() -> None:
     """Sentiment's cpu-small gives the fine-tuned encoder its own budget; the others keep the
     shared train section."""
-    from seqlab.tasks.sentiment import SentimentTask
-
-    preset = SentimentTask.presets()["cpu-small"]
+    sentiment = task_options("sentiment")
+    preset = sentiment.presets["cpu-small"]
     minilm = build_run_config("sentiment", family="minilm", preset="cpu-small")
     for key, value in preset["train_by_family"]["minilm"].items():
         assert getattr(minilm.train, key) == value, key
-    assert minilm.train.schedule == SentimentTask.family_defaults("minilm")["train"]["schedule"]
+    assert minilm.train.schedule == sentiment.family_defaults("minilm")["train"]["schedule"]
     lstm = build_run_config("sentiment", family="lstm", preset="cpu-small")
     for key, value in preset["train_by_family"]["lstm"].items():
         assert getattr(lstm.train, key) == value, key
@@ -97,6 +98,14 @@ def test_preset_train_section_per_family() -> None:
     transformer = build_run_config("sentiment", family="transformer", preset="cpu-small")
     assert transformer.train.lr == preset["train_by_family"]["transformer"]["lr"]
     assert transformer.train.max_seconds is None
+
+
+def test_composing_a_run_leaves_the_task_tables_unchanged() -> None:
+    presets = copy.deepcopy(dict(MEMORY.presets))
+    defaults = MEMORY.family_defaults("lstm")
+    build_run_config("memory", family="lstm", preset="cpu-small")
+    build_run_config("memory", family="lstm", preset="cpu-small", overrides=["model.hidden_size=9"])
+    assert dict(MEMORY.presets) == presets and MEMORY.family_defaults("lstm") == defaults
 
 
 def test_set_overrides_the_preset() -> None:
@@ -134,19 +143,16 @@ def test_the_family_can_come_from_a_file_or_an_override(tmp_path: Path) -> None:
     config = _write(tmp_path, "rnn.yaml", "model:\n  family: rnn\n  hidden_size: 33\n")
     run = build_run_config("memory", config_file=config)
     assert run.model.family == "rnn" and run.model.hidden_size == 33
-    assert run.train.lr == MemoryTask.family_defaults("rnn")["train"]["lr"]  # rnn's, not lstm's
+    assert run.train.lr == MEMORY.family_defaults("rnn")["train"]["lr"]  # rnn's, not lstm's
     # --model wins over the file, and the family's defaults follow it.
     gru = build_run_config("memory", family="gru", config_file=config)
     assert (
-        gru.model.family == "gru"
-        and gru.train.lr == MemoryTask.family_defaults("gru")["train"]["lr"]
+        gru.model.family == "gru" and gru.train.lr == MEMORY.family_defaults("gru")["train"]["lr"]
     )
     via_set = build_run_config("memory", preset="cpu-small", overrides=["model.family=transformer"])
     assert isinstance(via_set.model, TransformerConfig)
     assert via_set.model.d_model == PRESET["model_by_family"]["transformer"]["d_model"]
-    assert (
-        via_set.train.grad_clip == MemoryTask.family_defaults("transformer")["train"]["grad_clip"]
-    )
+    assert via_set.train.grad_clip == MEMORY.family_defaults("transformer")["train"]["grad_clip"]
 
 
 def test_override_values_are_typed() -> None:
@@ -271,7 +277,7 @@ def test_yaml_and_json_files_give_the_same_run(tmp_path: Path) -> None:
         123,
     )
     # Keys the file leaves out keep the family defaults.
-    assert from_yaml.train.schedule == MemoryTask.family_defaults("gru")["train"]["schedule"]
+    assert from_yaml.train.schedule == MEMORY.family_defaults("gru")["train"]["schedule"]
 
 
 def test_a_file_for_another_task_is_refused(tmp_path: Path) -> None:
@@ -323,3 +329,5 @@ def test_a_model_section_that_is_not_a_mapping_is_a_config_error(tmp_path: Path)
     config = _write(tmp_path, "flat.yaml", "model: lstm\n")
     with pytest.raises(ConfigError, match=r"'model' must be a mapping"):
         build_run_config("memory", config_file=config)
+    with pytest.raises(ConfigError, match=r"flat.yaml: 'model' must be a mapping"):
+        build_run_config("memory", family="gru", config_file=config)  # --model does not skip it

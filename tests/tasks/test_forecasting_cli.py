@@ -21,7 +21,11 @@ import torch
 import seqlab
 from seqlab import cli
 from seqlab.data.windows import WindowDataset
-from seqlab.tasks.forecasting_predictor import ForecastingPredictor
+from seqlab.tasks.forecasting.predictor import ForecastingPredictor
+
+# Every test here uses the module's trained model (or its folder): training it end to end takes
+# about 3 s, so the whole module is slow.
+pytestmark = pytest.mark.slow
 
 ROWS = 24 * 50
 INPUT_LENGTH = 48
@@ -118,15 +122,15 @@ def test_eval_json_equals_a_hand_computation_and_beats_repeat(
     )  # fmt: skip
     batch = windows.batch(range(len(windows)))
     with torch.no_grad():
-        forecast = predictor.model(batch.inputs)[..., 0].double()  # (W, H)
-    error = (forecast - batch.targets.double()).numpy()  # (W, H)
+        forecast = predictor.model(batch.inputs)[..., 0].double()  # (W, horizon)
+    error = (forecast - batch.targets.double()).numpy()  # (W, horizon)
     assert report["windows"] == len(windows) == test_rows - HORIZON + 1
     assert report["mse"] == pytest.approx(float(np.mean(error**2)), rel=1e-5)
     assert report["mae"] == pytest.approx(float(np.mean(np.abs(error))), rel=1e-5)
     assert report["mse_original"] == pytest.approx(report["mse"] * std**2, rel=1e-9)
     # Repeat the last value: computed from the windows with numpy.
-    history = batch.inputs[..., 0].double().numpy()  # (W, L)
-    repeat = np.repeat(history[:, -1:], HORIZON, axis=1)  # (W, H)
+    history = batch.inputs[..., 0].double().numpy()  # (W, T)
+    repeat = np.repeat(history[:, -1:], HORIZON, axis=1)  # (W, horizon)
     truth = batch.targets.double().numpy()
     repeat_mse = float(np.mean((repeat - truth) ** 2))
     assert report["baselines"]["repeat"]["mse"] == pytest.approx(repeat_mse, rel=1e-6)

@@ -30,10 +30,11 @@ from seqlab.data.drift import (
     reference_sample,
     stretch_psi,
 )
-from seqlab.data.windows import WindowDataset
-from seqlab.tasks.forecasting_monitor import (
+from seqlab.data.windows import WindowDataset, split_bounds
+from seqlab.model_dir import MONITOR_REFERENCE as REFERENCE_FILE
+from seqlab.tasks.forecasting.monitor import (
     DEFAULT_WINDOW_HORIZONS,
-    REFERENCE_FILE,
+    build_reference,
     error_threshold,
     input_threshold,
 )
@@ -137,6 +138,35 @@ def test_the_error_threshold_is_a_quantile_of_consecutive_stretch_means() -> Non
     assert error_threshold(np.arange(5.0), 4)["stretch_windows"] == 1  # fewer than 10 windows
 
 
+def test_the_reference_from_validation_errors_and_training_values_by_hand() -> None:
+    # Column a: 0 .. 9; column b: constant. Rows 0..9 train; validation forecasts rows 10..14.
+    training = np.stack([np.arange(10.0), np.full(10, 5.0)], axis=1).astype(np.float32)
+    bounds = split_bounds(20, input_length=2, protocol="rows", rows=(10, 5, 5))
+    reference = build_reference(
+        validation_errors=np.array([0.5, 1.5, 4.0]),
+        training_values=training,
+        columns=("a", "b"),
+        bounds=bounds,
+    )
+    assert reference["format"] == 1 and reference["training_rows"] == [0, 10]
+    assert reference["validation"] == {"target_rows": [10, 15], "windows": 3, "mse": 2.0,
+                                       "window_mse": [0.5, 1.5, 4.0]}  # fmt: skip
+    a = reference["inputs"]["a"]
+    assert a["mean"] == 4.5 and a["std"] == pytest.approx(math.sqrt(8.25), rel=1e-15)
+    # numpy's linear quantiles of 0..9 at 0.1%, the deciles and 99.9%: 0.009, 0.9, ..., 8.991.
+    np.testing.assert_allclose(a["bin_edges"], [0.009, *(0.9 * np.arange(1, 10)), 8.991])
+    # 0 lies below every edge (bin 0, "a"), k = 1..8 above k + 1 edges, 9 above all 11.
+    assert a["training_bins"] == "acdefghijl"
+    np.testing.assert_allclose(a["bin_proportions"], [0.1, 0, *[0.1] * 8, 0, 0.1])
+    assert a["sample"] == list(np.arange(10.0))
+    b = reference["inputs"]["b"]
+    assert (b["mean"], b["std"], b["bin_edges"]) == (5.0, 0.0, [5.0])
+    assert b["training_bins"] == "b" * 10 and b["bin_proportions"] == [0.0, 1.0]
+    with pytest.raises(ValueError, match=r"training_values \(10, 2\) must be \(rows, 3\)"):
+        build_reference(validation_errors=np.ones(3), training_values=training,
+                        columns=("a", "b", "c"), bounds=bounds)  # fmt: skip
+
+
 # ---- end to end ---------------------------------------------------------------------------------
 
 
@@ -169,7 +199,8 @@ def test_training_records_validation_errors_and_training_distributions(workspace
     task, model, _ = load_trained(model_dir)
     # Every validation window's error, whose mean is the validation mse.
     validation = reference["validation"]
-    assert validation["windows"] == len(validation["window_mse"]) == len(task.windows("val"))
+    assert validation["windows"] == len(validation["window_mse"])
+    assert validation["windows"] == len(task.series_data.windows("val"))
     with torch.no_grad():
         assert validation["mse"] == pytest.approx(task.evaluate(model, "val")["mse"], rel=1e-9)
     # Each column's training rows (the first 70%), straight from the CSV.
@@ -249,7 +280,7 @@ def test_a_level_shift_is_drift_and_names_the_columns(
     batch = windows.batch(range(len(windows)))
     _, model, _ = load_trained(workspace / "model")
     with torch.no_grad():
-        forecast = model(batch.inputs)[..., 0].double()  # (W, H)
+        forecast = model(batch.inputs)[..., 0].double()  # (W, horizon)
     mse = float(((forecast - batch.targets.double()) ** 2).mean())
     assert result["error"]["windows"] == len(windows) == PERIOD - HORIZON + 1
     assert result["error"]["recent_mse"] == pytest.approx(mse, rel=1e-5)

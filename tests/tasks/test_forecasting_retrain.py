@@ -32,11 +32,11 @@ from _forecasting_runs import (
 
 import seqlab
 from seqlab import cli
-from seqlab.data.series import read_series
+from seqlab.data.series import join_series, read_series
 from seqlab.data.windows import WindowDataset
 from seqlab.errors import SeqlabError
-from seqlab.tasks import forecasting_retrain
-from seqlab.tasks.forecasting_retrain import TRAINING_DATA_FILE, join_series
+from seqlab.model_dir import TRAINING_DATA as TRAINING_DATA_FILE
+from seqlab.tasks.forecasting import retrain as forecasting_retrain
 
 OVERLAP = 60  # rows of the new file that repeat the end of the training file
 HOLDOUT = 7 * HORIZON
@@ -139,11 +139,11 @@ def test_both_models_are_measured_on_the_same_hold_out_windows(
         rows=range(len(raw) - HOLDOUT - INPUT_LENGTH, len(raw)),
     )  # fmt: skip
     batch = windows.batch(range(len(windows)))
-    truth = batch.targets.double()  # (W, H)
+    truth = batch.targets.double()  # (W, horizon)
     for which in ("old", "new"):
         model = seqlab.load(folder / which).model
         with torch.no_grad():
-            error = (model(batch.inputs)[..., 0].double() - truth).numpy()  # (W, H)
+            error = (model(batch.inputs)[..., 0].double() - truth).numpy()  # (W, horizon)
         reported = holdout[which]
         assert reported["mse"] == pytest.approx(float(np.mean(error**2)), rel=1e-5)
         assert reported["mae"] == pytest.approx(float(np.mean(np.abs(error))), rel=1e-5)

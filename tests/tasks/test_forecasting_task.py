@@ -25,7 +25,7 @@ from seqlab.data.windows import WindowDataset, calendar_features
 from seqlab.errors import SeqlabError
 from seqlab.models.forecaster import ChannelIndependent
 from seqlab.tasks.configuration import build_run_config
-from seqlab.tasks.forecasting import ForecastingTask
+from seqlab.tasks.forecasting.task import ForecastingTask
 from seqlab.tasks.runner import evaluate_split, train_run
 
 # Captured at import: other test modules point SEQLAB_DATA at temporary folders while they run.
@@ -94,11 +94,15 @@ def test_scaler_is_fitted_on_the_training_rows_only(csv: Path) -> None:
     train_stop = int(ROWS * 0.7)
     # The series is held in float32; its statistics are taken in float64.
     raw = pd.read_csv(csv)[["load", "wind", "temp"]].to_numpy(np.float32).astype(np.float64)
-    assert task.columns == ("load", "wind", "temp")
-    np.testing.assert_allclose(task.scaler.mean, raw[:train_stop].mean(axis=0), rtol=1e-14)
-    np.testing.assert_allclose(task.scaler.std, raw[:train_stop].std(axis=0), rtol=1e-14)
+    assert task.series_data.columns == ("load", "wind", "temp")
+    np.testing.assert_allclose(
+        task.series_data.scaler.mean, raw[:train_stop].mean(axis=0), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        task.series_data.scaler.std, raw[:train_stop].std(axis=0), rtol=1e-14
+    )
     # All rows would give other statistics: the test is not vacuous.
-    assert not np.allclose(task.scaler.mean, raw.mean(axis=0), rtol=1e-6)
+    assert not np.allclose(task.series_data.scaler.mean, raw.mean(axis=0), rtol=1e-6)
     saved = task.artifacts()["scaler"]
     np.testing.assert_allclose(saved["mean"], raw[:train_stop].mean(axis=0), rtol=1e-14)
     np.testing.assert_allclose(saved["std"], raw[:train_stop].std(axis=0), rtol=1e-14)
@@ -109,21 +113,21 @@ def test_split_windows_follow_the_ratio_protocol(csv: Path) -> None:
     task = make_task(csv)
     train_stop, test_rows = int(ROWS * 0.7), int(ROWS * 0.2)
     val_stop = ROWS - test_rows
-    assert len(task.windows("train")) == train_stop - INPUT_LENGTH - HORIZON + 1
-    assert len(task.windows("val")) == (val_stop - train_stop) - HORIZON + 1
-    assert len(task.windows("test")) == test_rows - HORIZON + 1
+    assert len(task.series_data.windows("train")) == train_stop - INPUT_LENGTH - HORIZON + 1
+    assert len(task.series_data.windows("val")) == (val_stop - train_stop) - HORIZON + 1
+    assert len(task.series_data.windows("test")) == test_rows - HORIZON + 1
     # A validation window's history reaches back into the training rows; its targets never do.
-    assert task.windows("val").target_rows(0).start == train_stop
+    assert task.series_data.windows("val").target_rows(0).start == train_stop
     with pytest.raises(SeqlabError, match="splits train, val and test, not 'dev'"):
-        task.windows("dev")
+        task.series_data.windows("dev")
 
 
 def test_train_batches_cover_every_window_once_per_epoch(csv: Path) -> None:
     task = make_task(csv, "train.batch_size=64")
-    windows = len(task.windows("train"))
-    per_epoch = task.windows("train").num_batches(64)
+    windows = len(task.series_data.windows("train"))
+    per_epoch = task.series_data.windows("train").num_batches(64)
     starts = torch.cat([task.train_batch(i).starts for i in range(per_epoch)])
-    assert sorted(starts.tolist()) == list(task.windows("train").starts)
+    assert sorted(starts.tolist()) == list(task.series_data.windows("train").starts)
     assert starts.numel() == windows  # the last batch is short, nothing dropped
     again = make_task(csv, "train.batch_size=64")
     assert_close(again.train_batch(per_epoch + 3).inputs, task.train_batch(per_epoch + 3).inputs)
@@ -135,7 +139,7 @@ def test_loss_is_the_sum_of_squared_errors_with_its_count(csv: Path) -> None:
     model = untrained(task)
     batch = task.train_batch(0)
     step = task.loss(model, batch)
-    forecast = model(batch.inputs)  # (B, H, 3)
+    forecast = model(batch.inputs)  # (B, horizon, 3)
     assert forecast.shape == (16, HORIZON, 3)
     assert step.count == 16 * HORIZON * 3
     assert_close(step.loss_sum, ((forecast - batch.targets) ** 2).sum())
@@ -158,8 +162,8 @@ def test_evaluate_equals_a_hand_computation_over_every_window(csv: Path) -> None
     assert len(windows) % 7 != 0
     everything = windows.batch(range(len(windows)))
     with torch.no_grad():
-        forecast = model(everything.inputs)[..., 0].double()  # (N, H)
-    error = forecast - everything.targets.double()  # (N, H)
+        forecast = model(everything.inputs)[..., 0].double()  # (N, horizon)
+    error = forecast - everything.targets.double()  # (N, horizon)
     metrics = evaluate_split(task, model, "val")
     assert metrics["mse"] == pytest.approx(float((error**2).mean()), rel=1e-5)
     assert metrics["mae"] == pytest.approx(float(error.abs().mean()), rel=1e-5)
@@ -186,14 +190,14 @@ def test_baselines_equal_direct_numpy_computations(csv: Path) -> None:
     test_start = ROWS - int(ROWS * 0.2)
     series = values[:, 0].astype(np.float32).astype(np.float64)  # (N,) as the windows hold it
     starts = np.arange(test_start - INPUT_LENGTH, ROWS - INPUT_LENGTH - HORIZON + 1)
-    history = np.stack([series[s : s + INPUT_LENGTH] for s in starts])  # (W, L)
+    history = np.stack([series[s : s + INPUT_LENGTH] for s in starts])  # (W, T)
     truth = np.stack([series[s + INPUT_LENGTH : s + INPUT_LENGTH + HORIZON] for s in starts])
-    repeat = np.repeat(history[:, -1:], HORIZON, axis=1)  # (W, H)
-    seasonal = history[:, INPUT_LENGTH - 24 + np.arange(HORIZON) % 24]  # (W, H)
+    repeat = np.repeat(history[:, -1:], HORIZON, axis=1)  # (W, horizon)
+    seasonal = history[:, INPUT_LENGTH - 24 + np.arange(HORIZON) % 24]  # (W, horizon)
 
     report = evaluate_split(task, model, "test", detail=True)
     baselines = report["baselines"]
-    assert set(baselines) == {"repeat", "seasonal_24", "linear"}  # L = 48 < 168: no weekly one
+    assert set(baselines) == {"repeat", "seasonal_24", "linear"}  # T = 48 < 168: no weekly one
     assert baselines["repeat"]["mse"] == pytest.approx(np.mean((repeat - truth) ** 2), rel=1e-6)
     assert baselines["repeat"]["mae"] == pytest.approx(np.mean(np.abs(repeat - truth)), rel=1e-6)
     assert baselines["repeat"]["mse_original"] == pytest.approx(
@@ -218,7 +222,7 @@ def test_baselines_equal_direct_numpy_computations(csv: Path) -> None:
 def test_multivariate_forecasts_every_column_and_reports_each(csv: Path) -> None:
     task = make_task(csv, "data.features=M", "data.calendar=true")
     model = untrained(task)
-    assert task.forecast_columns == ("load", "wind", "temp")
+    assert task.series_data.forecast_columns == ("load", "wind", "temp")
     report = evaluate_split(task, model, "test", detail=True)
     per_variable = report["per_variable"]
     assert list(per_variable) == ["load", "wind", "temp"]
@@ -231,10 +235,10 @@ def test_multivariate_forecasts_every_column_and_reports_each(csv: Path) -> None
         values = per_variable[column]
         assert values["mse_original"] == pytest.approx(values["mse"] * scale**2, rel=1e-9)
     # Calendar features are inputs only: 3 values + 4 calendar columns in, 3 out.
-    assert task.windows("test").num_inputs == 3 + 4
-    inputs = task.windows("test").window(0)[0]  # (L, 7)
+    assert task.series_data.windows("test").num_inputs == 3 + 4
+    inputs = task.series_data.windows("test").window(0)[0]  # (T, 7)
     stamps = pd.DatetimeIndex(pd.read_csv(csv)["timestamp"])
-    first = task.windows("test").starts[0]
+    first = task.series_data.windows("test").starts[0]
     assert_close(
         inputs[:, 3:], torch.from_numpy(calendar_features(stamps)[first : first + INPUT_LENGTH])
     )
@@ -261,9 +265,9 @@ def test_channel_independent_model_shares_one_univariate_forecaster(csv: Path) -
     assert isinstance(model, ChannelIndependent)
     # One series plus the 4 calendar columns in, one series out, whatever the column count.
     assert model.inner.input_features == 1 + 4 and model.inner.output_features == 1
-    inputs = task.windows("test").window(0)[0][None].float()  # (1, L, 3 + 4)
+    inputs = task.series_data.windows("test").window(0)[0][None].float()  # (1, T, 3 + 4)
     with torch.no_grad():
-        forecast = model(inputs)  # (1, H, 3)
+        forecast = model(inputs)  # (1, horizon, 3)
         temp_alone = model.inner(torch.cat([inputs[..., 2:3], inputs[..., 3:]], dim=-1))
     assert_close(forecast[..., 2:3], temp_alone)
     with pytest.raises(SeqlabError, match="data.features MS the 2 input columns besides the "
@@ -280,10 +284,9 @@ def test_channel_independent_model_shares_one_univariate_forecaster(csv: Path) -
 
 
 def test_an_unknown_target_lists_the_columns(csv: Path) -> None:
-    task = make_task(csv, "data.target=oil")
     with pytest.raises(SeqlabError, match=r"no column 'oil' \(target\); the file has: "
                                           r"timestamp, load, wind, temp"):  # fmt: skip
-        _ = task.columns
+        make_task(csv, "data.target=oil")
 
 
 def test_configuration_errors_name_the_key(csv: Path) -> None:
@@ -312,9 +315,8 @@ def test_gaps_and_missing_values_are_filled_and_reported(tmp_path: Path) -> None
     assert lines[:2] == [f"data: {fix}" for fix in data["fixes"]]
     assert lines[2].startswith(f"mse on the same {report['windows']} windows: model ")
     assert task.artifacts()["data_fixes"] == data["fixes"]
-    strict = make_task(csv, "data.strict=true")
     with pytest.raises(SeqlabError, match=r"gappy.csv:202: gap in the 'h' frequency"):
-        _ = strict.columns
+        make_task(csv, "data.strict=true")
 
 
 def test_a_model_directory_restores_scaler_columns_and_linear_baseline(
@@ -333,12 +335,39 @@ def test_a_model_directory_restores_scaler_columns_and_linear_baseline(
     from seqlab.tasks.runner import load_trained
 
     loaded, model, _ = load_trained(tmp_path / "model")
-    np.testing.assert_array_equal(loaded.scaler.mean, trained.task.scaler.mean)
+    np.testing.assert_array_equal(
+        loaded.series_data.scaler.mean, trained.task.series_data.scaler.mean
+    )
     on_file = loaded.with_eval_file(moved, split="test")
     report = evaluate_split(on_file, model, "test", detail=True)
     assert report["windows"] == ROWS - INPUT_LENGTH - HORIZON + 1  # every window of the file
     assert report["data"]["split"] == "whole file"
     assert set(report["baselines"]) == {"repeat", "seasonal_24", "linear"}
+
+
+def test_older_directories_name_their_linear_baseline_or_have_none(
+    csv: Path, tmp_path: Path
+) -> None:
+    from seqlab.tasks.runner import load_trained
+
+    task = make_task(csv, "train.steps=2", "train.eval_every=2", "train.warmup_steps=1")
+    model_dir = tmp_path / "model"
+    train_run(task.run, model_dir, progress="quiet")
+    loaded, model, _ = load_trained(model_dir)
+    saved = evaluate_split(loaded, model, "test", detail=True)["baselines"]["linear"]
+    # A file of another name, named in config.json's artifacts, is the one read.
+    (model_dir / "linear_baseline.safetensors").rename(model_dir / "linear.safetensors")
+    config = json.loads((model_dir / "config.json").read_text())
+    config["artifacts"]["linear_baseline"] = "linear.safetensors"
+    (model_dir / "config.json").write_text(json.dumps(config))
+    renamed, model, _ = load_trained(model_dir)
+    assert evaluate_split(renamed, model, "test", detail=True)["baselines"]["linear"] == saved
+    # No file at all: the directory still loads, and the baseline is fitted again on the
+    # training windows, to the same numbers.
+    (model_dir / "linear.safetensors").unlink()
+    refitted, model, _ = load_trained(model_dir)
+    again = evaluate_split(refitted, model, "test", detail=True)["baselines"]["linear"]
+    assert again == pytest.approx(saved, rel=1e-12)
 
 
 # ---- ETTh1 ------------------------------------------------------------------------------------

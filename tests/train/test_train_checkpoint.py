@@ -19,6 +19,7 @@ from seqlab.train.checkpoint import (
     load_training_checkpoint,
     save_training_checkpoint,
     save_weights_checkpoint,
+    saved_step,
 )
 
 
@@ -170,3 +171,14 @@ def test_tied_weights_are_saved_and_restored(tmp_path: Path) -> None:
     checkpoint.load_model_weights(tmp_path / "last", other)
     assert torch.equal(other.embedding.weight, model.embedding.weight)
     assert other.output.weight is other.embedding.weight
+
+
+def test_saved_step_reads_the_step_and_never_raises(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints" / "last"
+    save(folder, 3)
+    assert saved_step(folder) == 3
+    (folder / "trainer.json").write_text("{not json", encoding="utf-8")
+    assert saved_step(folder) == "unknown"
+    (folder / "trainer.json").write_text('{"progress": {}}', encoding="utf-8")
+    assert saved_step(folder) == "unknown"
+    assert saved_step(tmp_path / "nowhere") == "unknown"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seqlab.train import TrainConfig
-from seqlab.utils.config import ConfigError, apply_overrides, from_dict, to_dict
+from seqlab.utils.config import ConfigError, deep_merge, from_dict, parse_overrides, to_dict
 
 
 def test_defaults_follow_the_study_material() -> None:
@@ -46,9 +46,14 @@ def test_round_trip_through_a_dict() -> None:
 
 
 def test_overrides_build_a_valid_config_whatever_their_order() -> None:
-    base = TrainConfig(steps=1000, schedule="cosine", warmup_steps=100)
+    base = {"train": to_dict(TrainConfig(steps=1000, schedule="cosine", warmup_steps=100))}
+
+    def apply(overrides: list[str]) -> TrainConfig:
+        layer = parse_overrides(overrides, sections=("train",))
+        return from_dict(TrainConfig, deep_merge(base, layer)["train"])
+
     # warmup 2000 alone would exceed steps 1000; applied together they are valid.
-    result = apply_overrides(base, ["warmup_steps=2000", "steps=5000", "grad_clip=none"])
+    result = apply(["train.warmup_steps=2000", "train.steps=5000", "train.grad_clip=none"])
     assert (result.warmup_steps, result.steps, result.grad_clip) == (2000, 5000, None)
-    with pytest.raises(ConfigError, match=r"after overrides 'warmup_steps=2000'.*warmup_steps"):
-        apply_overrides(base, ["warmup_steps=2000"])
+    with pytest.raises(ConfigError, match=r"warmup_steps \(2000\) must be below steps \(1000\)"):
+        apply(["train.warmup_steps=2000"])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from _toy_tasks import (
@@ -129,6 +131,21 @@ def test_same_seed_same_weights_and_other_seed_differs(tmp_path: Path) -> None:
         models.append(model)
     assert_same_weights(models[0], models[1])
     assert not torch.equal(flat_parameters(models[0]), flat_parameters(models[2]))
+
+
+def test_training_does_not_depend_on_draws_made_before_fit(tmp_path: Path) -> None:
+    # fit seeds every generator itself (seqlab.utils.seeding, point 2): building a bigger model,
+    # or drawing anything, before the call changes no dropout mask and so no trained weight.
+    models = []
+    for name, draws in (("none", 0), ("many", 1000)):
+        model = regression_model(dropout=0.3)
+        torch.rand(draws)
+        np.random.rand(draws)
+        random.random()
+        fit(model, RegressionTask(), config(), tmp_path / name, progress="quiet")
+        models.append(model)
+    assert_same_weights(models[0], models[1])
+    assert not torch.equal(flat_parameters(models[0]), flat_parameters(regression_model()))
 
 
 def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Config helpers: dataclasses from dicts, files and overrides; errors name the key."""
+"""Config helpers: dataclasses from dicts, files and overrides, layers merged in order; errors
+name the key."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import pytest
 from seqlab.errors import SeqlabError
 from seqlab.utils.config import (
     ConfigError,
-    apply_overrides,
     coerce_value,
+    deep_merge,
     from_dict,
     load_config_file,
-    merge,
+    parse_overrides,
     to_dict,
 )
 
@@ -65,8 +66,14 @@ def test_missing_required_key_is_named() -> None:
         from_dict(RunConfig, {})
 
 
-def test_overrides_coerce_strings_to_the_field_types() -> None:
-    config = apply_overrides(
+def _with_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
+    """``config`` with ``--set``-style overrides applied, as the command line layers them."""
+    layer = parse_overrides(overrides, sections=("model", "train"))
+    return from_dict(RunConfig, deep_merge(to_dict(config), layer))
+
+
+def test_override_text_is_typed_by_the_field_it_lands_in() -> None:
+    config = _with_overrides(
         RunConfig(name="x"),
         [
             "train.lr=3e-4",
@@ -76,45 +83,92 @@ def test_overrides_coerce_strings_to_the_field_types() -> None:
             "model.dropout=0.25",
             "model.family=rnn",
             "model.kernel=[1, 2, 3]",
-            "name='quoted'",
         ],
     )
     assert config.train == TrainSection(lr=3e-4, betas=(0.8, 0.9), steps=1000)
     assert config.model == ModelSection(
         family="rnn", dropout=0.25, bidirectional=True, kernel=(1, 2, 3)
     )
-    assert config.name == "quoted"
-    assert apply_overrides(config, ["model.dropout=None"]).model.dropout is None
-    assert apply_overrides(config, ["model.kernel=()"]).model.kernel == ()
+    assert _with_overrides(config, ["model.dropout=None"]).model.dropout is None
+    assert _with_overrides(config, ["model.kernel=()"]).model.kernel == ()
+    assert from_dict(RunConfig, {"name": "'quoted'"}).name == "quoted"
+
+
+def test_parse_overrides_nests_text_values_and_the_later_one_wins() -> None:
+    layer = parse_overrides(
+        ["train.lr= 3e-4 ", "model.sub.depth=2", "train.lr=1e-3", "model.sub=flat"],
+        sections=("model", "train"),
+    )
+    assert layer == {"train": {"lr": "1e-3"}, "model": {"sub": "flat"}}
+    assert parse_overrides(["model.sub=flat", "model.sub.depth=2"], sections=("model",)) == {
+        "model": {"sub": {"depth": "2"}}
+    }
+    with pytest.raises(TypeError, match="not one string"):
+        parse_overrides("train.lr=1", sections=("train",))
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("train.steps=ten", "in override 'train.steps=ten': train.steps: 'ten' is not an int"),
+        ("train.lr", "override 'train.lr' must look like section.key=value, e.g. train.lr=3e-4"),
+        ("lr=1", "override 'lr=1' must look like section.key=value"),
+        ("train..lr=1", "override 'train..lr=1' must look like section.key=value"),
+        ("optim.lr=1", "override 'optim.lr=1': unknown section 'optim'; use one of model, train"),
+    ],
+)
+def test_malformed_overrides_are_named(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_overrides([override], sections=("model", "train"))
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.steps=ten", "train.steps: 'ten' is not an int"),
         ("train.lr=fast", "train.lr: 'fast' is not a number"),
         ("model.family=transformer", "'transformer' is not one of 'rnn', 'lstm', 'gru'"),
         ("model.bidirectional=maybe", "'maybe' is not a bool; use true or false"),
         ("train.betas=0.9", "train.betas: expected 2 values (float, float), got 1"),
         ("model.dropout=lots", "model.dropout: 'lots' is not a number"),
         ("model.size=3", "unknown config key 'model.size'"),
-        ("train=3", "'train' is a section"),
-        ("name.first=3", "'name' is a single value, not a section"),
-        ("train.lr", "must look like section.key=value"),
         ("model.hidden_size=0", "model: hidden_size (0) must be at least 1"),
     ],
 )
-def test_bad_overrides_name_the_override_and_the_problem(override: str, message: str) -> None:
+def test_bad_override_values_name_the_key_and_the_problem(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        apply_overrides(RunConfig(name="x"), [override])
+        _with_overrides(RunConfig(name="x"), [override])
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
 
 
-def test_merge_changes_only_the_given_keys() -> None:
-    base = RunConfig(name="x", train=TrainSection(lr=0.5, steps=7))
-    merged = merge(base, {"train": {"steps": "9"}})
-    assert merged.train == TrainSection(lr=0.5, steps=9) and merged.model == base.model
+def test_a_section_given_one_value_is_named() -> None:
+    with pytest.raises(ConfigError, match="'train' is a section"):
+        from_dict(RunConfig, {"name": "x", "train": "3"})
+
+
+def test_overrides_apply_together_before_validation() -> None:
+    # hidden_size 0 alone is invalid; the later override fixes it before the dataclass checks.
+    config = _with_overrides(RunConfig(name="x"), ["model.hidden_size=0", "model.hidden_size=8"])
+    assert config.model.hidden_size == 8
+
+
+def test_deep_merge_changes_only_the_given_keys() -> None:
+    base = to_dict(RunConfig(name="x", train=TrainSection(lr=0.5, steps=7)))
+    merged = from_dict(RunConfig, deep_merge(base, {"train": {"steps": "9"}}))
+    assert merged.train == TrainSection(lr=0.5, steps=9) and merged.model == ModelSection()
+
+
+def test_deep_merge_replaces_values_and_shares_no_section_with_its_inputs() -> None:
+    preset = {"model": {"hidden_size": 64, "sub": {"depth": 2}}, "train": {"lr": 0.1}}
+    layer = {"model": {"sub": {"width": 3}}, "train": 5}
+    merged = deep_merge(preset, layer)
+    assert merged == {"model": {"hidden_size": 64, "sub": {"depth": 2, "width": 3}}, "train": 5}
+    only_preset = deep_merge({}, preset)
+    only_preset["model"]["sub"]["depth"] = 99
+    merged["model"]["hidden_size"] = 1
+    assert preset == {"model": {"hidden_size": 64, "sub": {"depth": 2}}, "train": {"lr": 0.1}}
+    assert layer == {"model": {"sub": {"width": 3}}, "train": 5}
 
 
 def test_to_dict_round_trips() -> None:

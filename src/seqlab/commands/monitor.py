@@ -1,5 +1,5 @@
 """``seqlab monitor DIR --data new.csv``: OK or DRIFT for the newest period of a series, with the
-figures that decided it (seqlab.tasks.forecasting_monitor holds the rules). Exit status 0 for
+figures that decided it (seqlab.tasks.forecasting.monitor holds the rules). Exit status 0 for
 OK and 3 for DRIFT, so a scheduler can act on it; 2 for an error, as every command."""
 
 from __future__ import annotations
@@ -55,20 +55,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqlab.tasks.forecasting_monitor import check, load_reference
+    from seqlab.tasks.forecasting.monitor import check, load_reference
+    from seqlab.tasks.forecasting.task import ForecastingTask
     from seqlab.tasks.runner import load_trained
 
     if args.window is not None and args.window < 1:
         raise SeqlabError(f"--window ({args.window}) must be a positive number of rows")
     task, model, config = load_trained(args.model_dir)
-    if config.get("task") != "forecasting":
+    if not isinstance(task, ForecastingTask):
         raise SeqlabError(
             f"{args.model_dir} holds a '{config.get('task')}' model; monitor checks forecasting "
             "models (train one with 'seqlab train forecasting')"
         )
     reference = load_reference(args.model_dir)
-    frame = task.read_file(args.data)
-    result = {"model_dir": str(args.model_dir), **check(task, model, reference, frame,
+    frame = task.series_data.read_file(args.data)
+    result = {"model_dir": str(args.model_dir), **check(task.series_data, model, reference, frame,
                                                         window=args.window)}  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))

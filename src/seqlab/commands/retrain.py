@@ -1,6 +1,6 @@
 """``seqlab retrain DIR --data new.csv --out NEW_DIR``: continue a forecaster's training on its
 old data plus new rows, and compare the old and the new model on the newest rows, which neither
-trained on (seqlab.tasks.forecasting_retrain holds the rules). DIR is only read."""
+trained on (seqlab.tasks.forecasting.retrain holds the rules). DIR is only read."""
 
 from __future__ import annotations
 
@@ -68,11 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqlab.tasks.forecasting_retrain import retrain
+    from seqlab.tasks.forecasting.retrain import retrain
     from seqlab.train.progress import make_progress
 
     # Progress goes to standard error, so standard output holds only the report.
-    reporter = make_progress(progress_kind(args), stream=sys.stderr)  # type: ignore[arg-type]
+    reporter = make_progress(progress_kind(args), stream=sys.stderr)
     record = retrain(
         args.model_dir,
         args.data,

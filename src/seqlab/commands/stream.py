@@ -7,8 +7,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seqlab.errors import SeqlabError
+
+if TYPE_CHECKING:
+    from seqlab.infer.streaming import ClassifierStream, StreamResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = seqlab.load(args.model_dir)
     if not hasattr(predictor, "stream"):
         raise SeqlabError(f"{args.model_dir} holds a '{predictor.task}' model, which cannot stream")
-    stream = predictor.stream()
+    stream: ClassifierStream = predictor.stream()
     descriptor = sys.stdin.fileno()
     splitter = _Splitter()
     pending = b""
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(result: object, *, as_json: bool) -> None:
+def _print(result: StreamResult, *, as_json: bool) -> None:
     cost_ms = result.seconds_per_token * 1e3
     if as_json:
         print(json.dumps({"text": result.text, "tokens": result.tokens, "sentiment": result.label,

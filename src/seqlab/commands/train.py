@@ -1,4 +1,8 @@
-"""``seqlab train TASK``: train one model family on one workload into a model directory."""
+"""``seqlab train TASK``: train one model family on one workload into a model directory.
+
+Each task's flags come from its torch-free options (``seqlab.tasks.task_options``), so
+``seqlab train --help`` answers without loading torch; the engine is imported in ``run``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from typing import Any
 
 from seqlab.commands.options import add_progress_options, progress_kind
 from seqlab.errors import SeqlabError
-from seqlab.tasks import available_tasks, task_class
+from seqlab.tasks import available_tasks, task_options
+from seqlab.tasks.options import TaskOptions
 
 # Options every task has, mapped to the config keys they set.
 _COMMON_OPTIONS = {"seed": ("train", "seed"), "steps": ("train", "steps"),
@@ -29,47 +34,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     tasks = parser.add_subparsers(title="tasks", metavar="TASK", dest="task", required=True)
     for name in available_tasks():
-        cls = task_class(name)
-        task_parser = tasks.add_parser(name, help=(cls.__doc__ or name).strip().splitlines()[0])
-        task_parser.add_argument(
-            "--model",
-            choices=cls.families,
-            default=None,
-            help=f"model family (default: {cls.default_family})",
-        )
-        task_parser.add_argument(
-            "--preset",
-            choices=sorted(cls.presets()),
-            default=None,
-            help="a named set of sizes and budgets; cpu-small trains in minutes on a laptop CPU",
-        )
-        task_parser.add_argument("--config", type=Path, help="a JSON or YAML config file")
-        task_parser.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override one config value, e.g. --set train.lr=3e-4 (repeatable)",
-        )
-        task_parser.add_argument(
-            "--out", type=Path, default=None, help="model directory (default: runs/TASK-FAMILY)"
-        )
-        task_parser.add_argument(
-            "--resume", action="store_true", help="continue the run in --out from its checkpoint"
-        )
-        task_parser.add_argument("--seed", type=int, help="random seed (train.seed)")
-        task_parser.add_argument("--steps", type=int, help="step budget (train.steps)")
-        task_parser.add_argument(
-            "--device", choices=("auto", "cpu", "cuda"), help="where to train (train.device)"
-        )
-        for flag, section, key, keywords in cls.cli_options():
-            if keywords.get("action") is None:
-                # The dest encodes the config key; show the flag's own name in --help instead.
-                keywords = {"metavar": flag.lstrip("-").replace("-", "_").upper(), **keywords}
-            task_parser.add_argument(flag, dest=f"option:{section}.{key}", **keywords)
-        add_progress_options(task_parser)
-        task_parser.set_defaults(command=run)
+        _add_task_parser(tasks, task_options(name))
+
+
+def _add_task_parser(tasks: argparse._SubParsersAction, options: TaskOptions) -> None:
+    """``seqlab train TASK``'s parser: the options every task has, then the task's own."""
+    task_parser = tasks.add_parser(
+        options.name, help=options.description, description=options.description
+    )
+    task_parser.add_argument(
+        "--model",
+        choices=options.families,
+        default=None,
+        help=f"model family (default: {options.default_family})",
+    )
+    task_parser.add_argument(
+        "--preset",
+        choices=sorted(options.presets),
+        default=None,
+        help="a named set of sizes and budgets; cpu-small trains in minutes on a laptop CPU",
+    )
+    task_parser.add_argument("--config", type=Path, help="a JSON or YAML config file")
+    task_parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set train.lr=3e-4 (repeatable)",
+    )
+    task_parser.add_argument(
+        "--out", type=Path, default=None, help="model directory (default: runs/TASK-FAMILY)"
+    )
+    task_parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+    )
+    task_parser.add_argument("--seed", type=int, help="random seed (train.seed)")
+    task_parser.add_argument("--steps", type=int, help="step budget (train.steps)")
+    task_parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), help="where to train (train.device)"
+    )
+    for flag, section, key, keywords in options.cli_options:
+        if keywords.get("action") is None and "choices" not in keywords:
+            # The dest encodes the config key; show the flag's own name in --help instead
+            # (argparse shows a flag with choices as the choices themselves).
+            keywords = {"metavar": flag.lstrip("-").replace("-", "_").upper(), **keywords}
+        task_parser.add_argument(flag, dest=f"option:{section}.{key}", **keywords)
+    add_progress_options(task_parser)
+    task_parser.set_defaults(command=run)
 
 
 def _command_line_layer(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,7 +9,7 @@ data's units (when they are).
 Why train rows only: validation and test values must not shape anything the model sees; a mean
 taken over the test rows would leak their level into every input.
 
-The statistics are kept in float64 and written to ``config.json`` as plain floats
+The statistics are kept in float64 and written to the model directory's config as plain floats
 (:meth:`StandardScaler.to_dict`); Python writes a float with the shortest text that reads back
 to the same number, so a reloaded scaler is bit-for-bit the trained one.
 """
@@ -35,12 +35,12 @@ class StandardScaler:
     """z-score scaling per column: ``transform`` subtracts the mean and divides by the std.
 
     mean, std: (F,) float64, one entry per column of the values it was fitted on; every std > 0.
-    columns: the column names (for config.json and error messages), or None.
+    columns: the column names (for the model directory's config and error messages), or None.
 
     ``transform`` and ``inverse_transform`` take NumPy arrays or torch tensors whose last axis is
     the F columns (any leading shape: (N, F), (B, T, F)), or, with ``column=k``, arrays of column
-    k's values alone (any shape: a (B, H) batch of target forecasts is ``column=-1``). Floating
-    inputs keep their dtype (and device); integer inputs come back as float64.
+    k's values alone (any shape: a (B, horizon) batch of target forecasts is ``column=-1``).
+    Floating inputs keep their dtype (and device); integer inputs come back as float64.
     """
 
     def __init__(
@@ -139,7 +139,8 @@ class StandardScaler:
         return self.mean, self.std
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready statistics for config.json (plain floats, read back by :meth:`from_dict`)."""
+        """JSON-ready statistics for the model directory's config (plain floats, read back by
+        :meth:`from_dict`)."""
         return {
             "kind": _KIND,
             "columns": None if self.columns is None else list(self.columns),

@@ -40,6 +40,12 @@ Known limit: the frequency is a fixed step (a Timedelta). Series on calendar ste
 business days) are accepted only without gaps, when ``pandas.infer_freq`` recognises them; with
 gaps they are refused with the line of the first uneven step. A gap that would insert more rows
 than the file holds is refused too: it is far more often a mistyped timestamp than real data.
+
+Joining and writing: :func:`join_series` continues a series with the rows of a newer file (rows
+that repeat the old series are dropped after checking that they do; the rest must follow its
+last timestamp on the same step), and :func:`write_series_csv` writes a series as a CSV that
+:func:`read_series` reads back to the same float32 values (``seqlab retrain`` keeps its joined
+training series this way).
 """
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.offsets import BaseOffset
 
 from seqlab.errors import SeqlabError
+from seqlab.utils.io import atomic_write_text
 
 __all__ = [
     "FEATURE_MODES",
@@ -64,9 +72,14 @@ __all__ = [
     "TIMESTAMP_COLUMN_CANDIDATES",
     "FeatureMode",
     "FillPolicy",
+    "JoinedSeries",
     "SeriesFrame",
     "SeriesReport",
+    "fixed_step",
+    "join_series",
     "read_series",
+    "series_csv",
+    "write_series_csv",
 ]
 
 FeatureMode = Literal["S", "M", "MS"]
@@ -150,7 +163,7 @@ class SeriesFrame:
     values: np.ndarray
     columns: tuple[str, ...]
     target: str
-    frequency: pd.DateOffset
+    frequency: BaseOffset
     source: str
     report: SeriesReport
 
@@ -485,7 +498,7 @@ def _check_increasing(timestamps: pd.DatetimeIndex, lines: list[int], source: st
 
 def _regular_grid(
     timestamps: pd.DatetimeIndex, lines: list[int], source: str
-) -> tuple[pd.DateOffset, np.ndarray]:
+) -> tuple[BaseOffset, np.ndarray]:
     """(frequency, each row's position (N,) int64 on the regular grid)."""
     if len(timestamps) < 2:
         raise SeqlabError(
@@ -537,7 +550,7 @@ def _report(
     missing: np.ndarray,
     columns: tuple[str, ...],
     lines: list[int],
-    frequency: pd.DateOffset,
+    frequency: BaseOffset,
     fill: FillPolicy,
     ignored: tuple[str, ...],
 ) -> SeriesReport:
@@ -605,3 +618,125 @@ def _fill_column(values: np.ndarray, fill: FillPolicy, *, name: str, source: str
     last_known = np.maximum.accumulate(np.where(known, positions, -1))  # (N,)
     first = int(np.argmax(known))
     return values[np.where(last_known < 0, first, last_known)]  # (N,)
+
+
+# --- joining and writing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinedSeries:
+    """The old series followed by the new rows after its end (before any gap between is filled).
+
+    timestamps: (N,); values: (N, F) float32 in the old series' columns; overlap_rows: new rows
+    that repeated the old series and were dropped; appended_rows: new rows after its end.
+    """
+
+    timestamps: pd.DatetimeIndex
+    values: np.ndarray
+    overlap_rows: int
+    appended_rows: int
+
+
+def fixed_step(frame: SeriesFrame) -> pd.Timedelta | None:
+    """The series' step as a Timedelta, or None for calendar steps (months, business days)."""
+    try:
+        return pd.Timedelta(frame.frequency.nanos, unit="ns")
+    except ValueError:  # "a non-fixed frequency"
+        return None
+
+
+def join_series(old: SeriesFrame, new: SeriesFrame) -> JoinedSeries:
+    """``old`` followed by the rows of ``new`` after its last timestamp; ``new``'s rows at or
+    before that timestamp must repeat ``old`` exactly (within float32 rounding), and the rest
+    must continue it on the same time steps. Both must hold the same columns."""
+    source = new.source
+    if (old.timestamps.tz is None) != (new.timestamps.tz is None):
+        have = "carry" if new.timestamps.tz is not None else "do not carry"
+        raise SeqlabError(
+            f"{source}: its timestamps {have} a time zone and the training data's do not "
+            "match that; write them the same way"
+        )
+    old_first, old_last = old.timestamps[0], old.timestamps[-1]
+    if new.timestamps[0] < old_first:
+        raise SeqlabError(
+            f"{source}: starts at {new.timestamps[0]}, before the training data's first row "
+            f"({old_first}); give rows that continue the training data"
+        )
+    overlap = np.asarray(new.timestamps <= old_last)  # (M,)
+    if overlap.any():
+        _check_repeats(old, new, overlap)
+    appended = ~overlap  # (M,)
+    if not appended.any():
+        raise SeqlabError(
+            f"{source}: every row (up to {new.timestamps[-1]}) is already in the training data, "
+            f"which ends at {old_last}; give rows after it"
+        )
+    first_new = new.timestamps[appended][0]
+    step = fixed_step(old)
+    if step is not None and (first_new - old_last) % step != pd.Timedelta(0):
+        raise SeqlabError(
+            f"{source}: {first_new} is not a whole number of steps ('{old.report.frequency}') "
+            f"after the training data's last row ({old_last}); give rows on the same time steps"
+        )
+    return JoinedSeries(
+        timestamps=pd.DatetimeIndex(old.timestamps.append(new.timestamps[appended])),
+        values=np.concatenate([old.values, new.values[appended]], axis=0),  # (N, F)
+        overlap_rows=int(overlap.sum()),
+        appended_rows=int(appended.sum()),
+    )
+
+
+def _check_repeats(old: SeriesFrame, new: SeriesFrame, overlap: np.ndarray) -> None:
+    """The ``overlap`` rows of ``new`` (M,) bool lie on ``old``'s rows and repeat its values."""
+    source, stamps = new.source, new.timestamps[overlap]
+    positions = old.timestamps.get_indexer(stamps)  # (K,) -1: not a row
+    if (positions < 0).any():
+        stamp = stamps[int(np.argmax(positions < 0))]
+        raise SeqlabError(
+            f"{source}: timestamp {stamp} falls between rows of the training data (one every "
+            f"'{old.report.frequency}'); give rows on the training data's time steps"
+        )
+    repeated = new.values[overlap].astype(np.float64)  # (K, F)
+    known = old.values[positions].astype(np.float64)  # (K, F)
+    differ = ~np.isclose(repeated, known, rtol=1e-5, atol=1e-6)  # (K, F)
+    if differ.any():
+        row, column = np.argwhere(differ)[0]
+        raise SeqlabError(
+            f"{source}: at {stamps[row]}, column '{old.columns[column]}' holds "
+            f"{repeated[row, column]:.6g} where the training data holds "
+            f"{known[row, column]:.6g}; rows up to the training data's last one "
+            f"({old.timestamps[-1]}) must repeat it; give only the rows after it, or correct "
+            "the file"
+        )
+
+
+def series_csv(
+    timestamps: pd.DatetimeIndex,
+    values: np.ndarray,
+    columns: Sequence[str],
+    *,
+    timestamp_column: str,
+) -> str:
+    """A series as CSV text that :func:`read_series` reads back: the header, then one row per
+    timestamp (ISO 8601) with its values (N, F). Values keep nine significant digits, which read
+    back to the same float32 values."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([timestamp_column, *columns])
+    for stamp, row in zip(timestamps, values, strict=True):
+        writer.writerow([stamp.isoformat(), *(f"{value:.9g}" for value in row)])
+    return buffer.getvalue()
+
+
+def write_series_csv(
+    path: str | os.PathLike[str],
+    timestamps: pd.DatetimeIndex,
+    values: np.ndarray,
+    columns: Sequence[str],
+    *,
+    timestamp_column: str,
+) -> None:
+    """:func:`series_csv`, written atomically to ``path``."""
+    atomic_write_text(
+        path, series_csv(timestamps, values, columns, timestamp_column=timestamp_column)
+    )

@@ -8,13 +8,17 @@ other series. Both let a validation or test window start up to ``input_length`` 
 split, in the previous split, so its first forecast can be of the split's first row with a full
 history behind it; the history is input only, never a target of the wrong split.
 
-A window starting at row s reads rows [s, s + L) as input and forecasts rows [s + L, s + L + H)
-(L = input_length, H = horizon). In rows [start, stop) there are (stop - start) - L - H + 1 of
-them, and evaluation uses all of them: nothing is dropped to fill the last batch.
+A window starting at row s reads rows [s, s + T) as input and forecasts rows
+[s + T, s + T + horizon) (T = input_length). In rows [start, stop) there are
+(stop - start) - T - horizon + 1 of them, and evaluation uses all of them: nothing is dropped to
+fill the last batch.
 
-Targets (``target_only``): True gives y of shape (H,), the target column alone (features 'S', and
-'MS': every column in, the target out); False gives (H, F), every value column, the published
-'M' setting of ETTh1 whose MSE is averaged over all 7 variables.
+Targets (``target_only``): True gives y of shape (horizon,), the target column alone (features
+'S', and 'MS': every column in, the target out); False gives (horizon, F), every value column,
+the published 'M' setting of ETTh1 whose MSE is averaged over all 7 variables.
+
+Shapes: N rows, F value columns, E extra input columns, F_in = F + E, B windows of a batch, T the
+input length, ``horizon`` the steps forecast.
 
 Calendar features (:func:`calendar_features`): time of day and day of week as sin/cos pairs, so
 23:00 lies next to 00:00 and Sunday next to Monday. They are extra input columns only, never
@@ -222,10 +226,11 @@ def calendar_features(timestamps: pd.DatetimeIndex) -> np.ndarray:
 class WindowBatch:
     """A batch of windows.
 
-    inputs: (B, L, F_in) float32, the value columns then any extra input columns.
-    targets: (B, H) float32 with ``target_only``, else (B, H, F) (every value column).
+    inputs: (B, T, F_in) float32, the value columns then any extra input columns.
+    targets: (B, horizon) float32 with ``target_only``, else (B, horizon, F) (every value
+    column).
     starts: (B,) long, the row of the series where each window's input begins (its forecast
-    begins at ``starts + L``), to put forecasts back on the time axis.
+    begins at ``starts + T``), to put forecasts back on the time axis.
     """
 
     inputs: torch.Tensor
@@ -246,16 +251,16 @@ class WindowBatch:
 
 
 class WindowDataset:
-    """Every window of L input rows and H target rows inside a range of rows, by index.
+    """Every window of T input rows and ``horizon`` target rows inside a range of rows, by index.
 
     values: (N, F) the series (usually scaled), target column at ``target_index`` (default -1,
     where :func:`seqlab.data.series.read_series` puts it). rows: the rows windows may read, a
     ``range`` or a :class:`SplitRange` (whose ``input_length`` must match); None = all N.
     extra_inputs: (N, E) columns appended to the inputs only (:func:`calendar_features`).
 
-    Window i starts at row ``rows.start + i``: x = rows [s, s + L) of the values and extra
-    columns, (L, F + E); y = rows [s + L, s + L + H) of the target column, (H,), or of every
-    value column, (H, F), when ``target_only`` is False.
+    Window i starts at row ``rows.start + i``: x = rows [s, s + T) of the values and extra
+    columns, (T, F + E); y = rows [s + T, s + T + horizon) of the target column, (horizon,), or of
+    every value column, (horizon, F), when ``target_only`` is False.
     """
 
     def __init__(
@@ -340,11 +345,11 @@ class WindowDataset:
         return range(first, first + self.horizon)
 
     def window(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x (L, F_in), y (H,) or (H, F)) of window ``index``, as new tensors."""
+        """(x (T, F_in), y (horizon,) or (horizon, F)) of window ``index``, as new tensors."""
         offset = self._position(index)
         split = offset + self.input_length
-        x = self._inputs[offset:split].clone()  # (L, F_in)
-        y = self._targets[split : split + self.horizon].clone()  # (H,) or (H, F)
+        x = self._inputs[offset:split].clone()  # (T, F_in)
+        y = self._targets[split : split + self.horizon].clone()  # (horizon,) or (horizon, F)
         return x, y
 
     __getitem__ = window
@@ -356,10 +361,10 @@ class WindowDataset:
         )  # (B,)
         if offsets.numel() == 0:
             raise SeqlabError("cannot make a batch of no windows")
-        steps_in = torch.arange(self.input_length)  # (L,)
-        steps_out = torch.arange(self.horizon) + self.input_length  # (H,)
-        inputs = self._inputs[offsets[:, None] + steps_in]  # (B, L, F_in)
-        targets = self._targets[offsets[:, None] + steps_out]  # (B, H) or (B, H, F)
+        steps_in = torch.arange(self.input_length)  # (T,)
+        steps_out = torch.arange(self.horizon) + self.input_length  # (horizon,)
+        inputs = self._inputs[offsets[:, None] + steps_in]  # (B, T, F_in)
+        targets = self._targets[offsets[:, None] + steps_out]  # (B, horizon) or (B, horizon, F)
         return WindowBatch(inputs=inputs, targets=targets, starts=offsets + self.rows.start)
 
     def num_batches(self, batch_size: int) -> int:

@@ -17,20 +17,45 @@ committed. The result after every push equals classifying the whole text so far.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self, runtime_checkable
 
 import torch
 
 
+@runtime_checkable
 class StreamableClassifier(Protocol):
-    """What a streaming classifier exposes (seqlab.models.classifier.SequenceClassifier)."""
+    """The model a :class:`ClassifierStream` reads: a classifier (seqlab.models.classifier's
+    SequenceClassifier, seqlab.models.pretrained's MiniLMClassifier) that says whether it can
+    carry a state across pushes, and the calls the stream makes when it can.
 
-    def start_stream(self) -> Any: ...
+    ``start_stream``, ``stream_step`` and ``stream_logits`` are called only when
+    ``streams_incrementally`` is True; the stream state is the model's own summary of the prefix,
+    opaque to the stream. ``eval`` and ``parameters`` are nn.Module's (evaluation mode, and the
+    device the ids go to).
+    """
 
-    def stream_step(self, ids: torch.Tensor, stream_state: Any) -> Any: ...
+    @property
+    def streams_incrementally(self) -> bool:
+        """True when one step per new token gives the same logits as re-reading the text."""
+        ...
 
-    def stream_logits(self, stream_state: Any) -> torch.Tensor: ...
+    def start_stream(self) -> Any:
+        """The state of an empty prefix."""
+        ...
+
+    def stream_step(self, ids: torch.Tensor, stream: Any) -> Any:
+        """The state after feeding ids (1, k) to ``stream``, which stays unchanged."""
+        ...
+
+    def stream_logits(self, stream: Any) -> torch.Tensor:
+        """The logits (1, C) of the prefix ``stream`` summarises."""
+        ...
+
+    def eval(self) -> Self: ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
 
 
 @dataclass(frozen=True)
@@ -56,11 +81,11 @@ class ClassifierStream:
     def __init__(
         self,
         *,
-        model: torch.nn.Module,
-        tokenize: Any,
+        model: StreamableClassifier,
+        tokenize: Callable[[str], list[int]],
         labels: list[str],
         max_length: int,
-        classify_text: Any,
+        classify_text: Callable[[str], torch.Tensor],
         prefix_ids: list[int] | None = None,
     ) -> None:
         self.model = model.eval()
@@ -69,7 +94,7 @@ class ClassifierStream:
         self.labels = labels
         self.max_length = max_length
         self.classify_text = classify_text  # text -> (C,) probabilities, the re-encoding path
-        self.incremental = bool(getattr(model, "streams_incrementally", False))
+        self.incremental = model.streams_incrementally
         self.device = next(model.parameters()).device
         self.reset()
 

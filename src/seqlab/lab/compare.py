@@ -30,6 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from seqlab._version import __version__
 from seqlab.lab.gradients import input_gradient_norms, seconds_per_training_step
+from seqlab.models.memory import MemoryModel
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.memory.task import MemoryTask
 from seqlab.tasks.runner import count_parameters, train_run
@@ -249,7 +250,9 @@ def _train_job(job: _Job) -> tuple[RunResult, dict[str, list[float]] | None]:
     try:
         trained = train_run(task.run, job.run_dir, progress="quiet", final_split="test")
         if gradients is not None:
-            gradients["trained"] = input_gradient_norms(trained.model, task)
+            model = trained.model
+            assert isinstance(model, MemoryModel)  # what MemoryTask.build_model made
+            gradients["trained"] = input_gradient_norms(model, task)
     finally:
         shutil.rmtree(job.run_dir, ignore_errors=True)
     result = _result(task, trained, kind=job.kind, distance=job.distance, family=job.family)

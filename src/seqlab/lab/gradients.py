@@ -32,10 +32,11 @@ def input_gradient_norms(
         embedded = model.embed(inputs).detach().requires_grad_(True)  # (B, T, D)
         outputs = model.forward_embedded(embedded)
         terms = task.loss_terms(outputs, targets, smoothing=0.0)
-        (terms.sum() / terms.numel()).backward()
+        # The gradient of the input alone: the model's parameters keep no .grad from this.
+        (gradient,) = torch.autograd.grad(terms.sum() / terms.numel(), embedded)  # (B, T, D)
     finally:
         model.train(was_training)
-    norms = embedded.grad.norm(dim=-1).mean(dim=0)  # (T,)
+    norms = gradient.norm(dim=-1).mean(dim=0)  # (T,)
     answer_step = norms.shape[0] - 1
     if task.data.kind == "copy":
         answer_step -= task.data.string_length  # distance from the delimiter that cues recall

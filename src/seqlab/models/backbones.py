@@ -1,8 +1,18 @@
 """Backbones: a recurrent stack or a Transformer encoder over a sequence of vectors.
 
-Both take x (B, T, D_in) and return (outputs (B, T, D_out), state), where state is the recurrent
-state in torch's layout (None for the Transformer). Task models put an input encoder in front and a
-head behind; they never touch the blocks' internals.
+Both take x (B, T, input_size) and return (outputs (B, T, output_size), state), where state is the
+recurrent state in torch's layout (None for the Transformer). Task models put an input encoder in
+front and a head behind; they never touch the blocks' internals.
+
+Where each family's ``dropout`` acts: torch's recurrent dropout sits between stacked layers only
+(Zaremba et al., 2014), so a one-layer recurrent stack gets none here (the classifier's and the
+forecasters' heads apply the config's value; the memory model's head has no dropout). A
+Transformer's dropout sits inside every layer (Vaswani et al., 2017, sec. 5.4: on each
+sub-layer's output, and in torch also on the attention weights and inside the feed-forward
+network), so every Transformer stack takes it, one layer or more.
+
+Shapes (the repository's legend): B batch, T time steps, D model width; a recurrent stack's
+hidden width and number of directions are written out (hidden_size, num_directions).
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ import torch
 from torch import nn
 
 from seqlab import nn as snn
-from seqlab.models.config import ModelConfig, RecurrentConfig, TransformerConfig
+from seqlab.models.config import ModelConfig, PretrainedConfig, RecurrentConfig, TransformerConfig
 from seqlab.models.init import initialise_gate_biases, initialise_recurrent_weights
 
 _RECURRENT_LAYERS = {"rnn": snn.RNN, "lstm": snn.LSTM, "gru": snn.GRU}
@@ -36,8 +46,7 @@ class RecurrentBackbone(nn.Module):
             input_size,
             config.hidden_size,
             num_layers=config.num_layers,
-            # torch's dropout sits between layers; with one layer the config's dropout is used by
-            # the task's head instead, so passing it here would only warn.
+            # Between layers only (module docstring): with one layer it would do nothing but warn.
             dropout=config.dropout if config.num_layers > 1 else 0.0,
             bidirectional=config.bidirectional,
             impl=config.impl,
@@ -56,7 +65,7 @@ class RecurrentBackbone(nn.Module):
         lengths: torch.Tensor | None = None,
         state: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, object]:
-        return self.rnn(x, state, lengths)  # (B, T, D * H), final state
+        return self.rnn(x, state, lengths)  # (B, T, num_directions*hidden_size), final state
 
 
 class TransformerBackbone(nn.Module):
@@ -79,9 +88,8 @@ class TransformerBackbone(nn.Module):
             num_heads=config.num_heads,
             num_layers=config.num_layers,
             dim_feedforward=config.dim_feedforward,
-            # torch's dropout sits between layers; with one layer the config's dropout is used by
-            # the task's head instead, so passing it here would only warn.
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            # Inside every layer (module docstring), so one layer takes it too.
+            dropout=config.dropout,
             activation=config.activation,
             norm_first=config.norm_first,
             impl=config.impl,
@@ -109,6 +117,11 @@ def build_backbone(
     generator: torch.Generator | None = None,
 ) -> RecurrentBackbone | TransformerBackbone:
     """expected_length: the longest sequence the task expects (chrono initialisation's T_max)."""
+    if isinstance(config, PretrainedConfig):
+        raise ValueError(
+            f"model.family {config.family!r} is a pretrained encoder with its own network "
+            "(seqlab.models.pretrained); backbones are built for rnn, lstm, gru or transformer"
+        )
     if isinstance(config, RecurrentConfig):
         return RecurrentBackbone(
             config, input_size=input_size, expected_length=expected_length, generator=generator

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from seqlab.models.backbones import RecurrentBackbone, TransformerBackbone
-from seqlab.models.config import ModelConfig, RecurrentConfig
+from seqlab.models.config import RecurrentConfig, TransformerConfig
 from seqlab.nn import padding_mask
 from seqlab.nn.pooling import first_position, last_state, masked_max, masked_mean
 
@@ -41,10 +41,19 @@ class ClassifierHead(nn.Module):
 
 
 class SequenceClassifier(nn.Module):
+    """Embedding -> recurrent or Transformer backbone -> pooling -> ClassifierHead.
+
+    generator: draws the recurrent backbone's initialisation and, for a Transformer, the
+    embedding table's; the other tensors get torch's default initialisation, drawn from the
+    global generator. A unidirectional recurrent model can also read a text piece by piece
+    (``start_stream``, ``stream_step``, ``stream_logits``), which is what
+    seqlab.infer.streaming.StreamableClassifier asks for.
+    """
+
     def __init__(
         self,
         *,
-        config: ModelConfig,
+        config: RecurrentConfig | TransformerConfig,
         vocab_size: int,
         num_classes: int,
         pad_id: int,
@@ -54,6 +63,7 @@ class SequenceClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.recurrent = isinstance(config, RecurrentConfig)
+        self.embedding_dropout: nn.Module
         if isinstance(config, RecurrentConfig):
             width = config.embed_dim or config.hidden_size
             self.backbone: nn.Module = RecurrentBackbone(
@@ -104,6 +114,7 @@ class SequenceClassifier(nn.Module):
         return self.recurrent and self.num_directions == 1
 
     def start_stream(self) -> dict[str, Any]:
+        """The summary of an empty prefix (for a model that ``streams_incrementally``)."""
         return {"state": None, "sum": None, "max": None, "count": 0, "last": None}
 
     def stream_step(self, ids: torch.Tensor, stream: dict[str, Any]) -> dict[str, Any]:

@@ -36,11 +36,11 @@ class RecurrentConfig:
     state, both directions for a bidirectional layer), "mean" or "max" over real steps.
 
     recurrent_init: "orthogonal" (Saxe et al., 2014, "Exact solutions to the nonlinear dynamics of
-    learning in deep linear neural networks"; the Keras default) makes each gate's H x H block of
-    weight_hh an orthogonal matrix, so the recurrence starts with every singular value 1 and
-    gradients neither shrink nor grow from the weights alone; "uniform" keeps torch's
-    ±1/sqrt(hidden_size), whose spectral radius is about 1/sqrt(3), so a vanilla RNN's gradient
-    starts out shrinking geometrically with distance.
+    learning in deep linear neural networks"; the Keras default) makes each gate's
+    hidden_size x hidden_size block of weight_hh an orthogonal matrix, so the recurrence starts
+    with every singular value 1 and gradients neither shrink nor grow from the weights alone;
+    "uniform" keeps torch's ±1/sqrt(hidden_size), whose spectral radius is about 1/sqrt(3), so a
+    vanilla RNN's gradient starts out shrinking geometrically with distance.
 
     Used by the forecaster only (seqlab.models.forecaster.RecurrentForecaster; other tasks ignore
     them): forecast_head "direct" (one Linear from the final state to all horizon steps) or

@@ -1,31 +1,32 @@
-"""Forecasters: a window of L past steps of F series -> the next H steps of the target series.
+"""Forecasters: a window of T past steps of F series -> the next steps of the target series.
 
 The targets are the last ``output_features`` value columns: ``output_features == 1`` forecasts the
 target column (ETTh1's oil temperature, which seqlab.data.series puts last) from all F columns, and
 ``output_features == F`` forecasts every variable (multivariate to multivariate). ``extra_inputs``
 counts trailing input-only columns after the value columns (the calendar features that
 seqlab.data.windows appends); with it the targets are the output_features columns just before
-them. forward(x (B, L, F)) -> forecast (B, H, O), O = output_features.
+them. forward(x (B, T, F)) -> forecast (B, horizon, F_out), F_out = output_features.
 
 - RecurrentForecaster: an RNN, LSTM or GRU encoder over the window, then either
-  - a direct multi-output head: y = W [h_L ; x_L] + b, every step at once from the final state h_L
-    (and, optionally, the last observed values x_L); or
+  - a direct multi-output head: y = W [h_T ; x_T] + b, every step at once from the final state h_T
+    (and, optionally, the last observed values x_T); or
   - a recurrent decoder (the encoder-decoder of Sutskever et al., 2014, "Sequence to Sequence
     Learning with Neural Networks", and Cho et al., 2014, for real values): it starts from the
-    encoder's final state, reads the last observed target values, and for h = 1..H computes
+    encoder's final state, reads the last observed target values, and for h = 1..horizon computes
     s_h = cell(y_{h-1}, s_{h-1}), y_h = W s_h + b, feeding each prediction back as the next input.
 - TransformerForecaster: each time step, or each non-overlapping patch of P steps (PatchTST: Nie
   et al., 2023, "A Time Series is Worth 64 Words"), is embedded linearly, positions are added, a
-  non-causal encoder reads all N = L / P tokens, and a flatten head y = W vec(Z) + b maps the
-  (N, D) encoder outputs to all H * O values (PatchTST's flatten head; DLinear's direct strategy,
-  Zeng et al., 2023, "Are Transformers Effective for Time Series Forecasting?").
+  non-causal encoder reads all N = T / P tokens, and a flatten head y = W vec(Z) + b maps the
+  (N, D) encoder outputs to all horizon * F_out values (PatchTST's flatten head; DLinear's direct
+  strategy, Zeng et al., 2023, "Are Transformers Effective for Time Series Forecasting?").
 - ReversibleInstanceNorm (RevIN: Kim et al., 2022, "Reversible Instance Normalization for Accurate
   Time-Series Forecasting against Distribution Shift"), optional in both.
-- ChannelIndependent: either forecaster built for one series, applied to each of the O series in
-  turn with shared weights (PatchTST's channel independence), optional in both.
+- ChannelIndependent: either forecaster built for one series, applied to each of the F_out series
+  in turn with shared weights (PatchTST's channel independence), optional in both.
 
-Shape legend: B batch, L window (input) length, H horizon, F input features, O output features,
-N tokens (patches), D model width.
+Shapes (the repository's legend): B batch, T the window's (input) length, ``horizon`` the steps
+forecast, F input features, F_out output features, N tokens (patches or segments), P patch
+length, E extra input columns, D model width.
 """
 
 from __future__ import annotations
@@ -83,14 +84,14 @@ class WindowStatistics(NamedTuple):
     std: torch.Tensor  # (B, 1, F)
 
     def columns(self, index: slice) -> WindowStatistics:
-        """The statistics of some columns only (the targets'): (B, 1, O) each."""
+        """The statistics of some columns only (the targets'): (B, 1, F_out) each."""
         return WindowStatistics(self.mean[..., index], self.std[..., index])
 
 
 class ReversibleInstanceNorm(nn.Module):
     """RevIN (Kim et al., 2022, eq. 1 and 3), without its learnable affine map.
 
-    Each window is normalised per feature with its own statistics, over the L steps:
+    Each window is normalised per feature with its own statistics, over the T steps:
         mu = mean_t x_t,  sigma = sqrt(var_t x_t + eps),  x'_t = (x_t - mu) / sigma,
     and the network's forecast y' is mapped back with the target columns' statistics (select
     them with WindowStatistics.columns):
@@ -102,7 +103,7 @@ class ReversibleInstanceNorm(nn.Module):
     with it is equivariant to a constant shift c of a window: f(x + c) = f(x) + c_targets (a
     shift of a non-target column is normalised away and changes nothing).
 
-    Deviations: the variance is the biased one (divide by L) and eps sits inside the square root,
+    Deviations: the variance is the biased one (divide by T) and eps sits inside the square root,
     as in the authors' code; the paper's affine (gamma, beta) is left out, because the embedding
     that follows and the head that precedes the de-normalisation are affine maps already
     (PatchTST's published scripts also run with it off, ``--affine 0``). The statistics are not
@@ -114,20 +115,21 @@ class ReversibleInstanceNorm(nn.Module):
         self.eps = eps
 
     def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, WindowStatistics]:
-        """x (B, L, F) -> (normalised x (B, L, F), every column's statistics)."""
+        """x (B, T, F) -> (normalised x (B, T, F), every column's statistics)."""
         mean = x.mean(dim=1, keepdim=True)  # (B, 1, F)
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)  # (B, 1, F)
-        return (x - mean) / std, WindowStatistics(mean, std)  # (B, L, F)
+        return (x - mean) / std, WindowStatistics(mean, std)  # (B, T, F)
 
     def denormalise(self, y: torch.Tensor, statistics: WindowStatistics) -> torch.Tensor:
-        """y (B, H, O) in normalised units -> (B, H, O) in the window's units; statistics of
-        the O target columns, (B, 1, O) each."""
-        return y * statistics.std + statistics.mean  # (B, H, O)
+        """y (B, horizon, F_out) in normalised units -> (B, horizon, F_out) in the window's
+        units; statistics of the F_out target columns, (B, 1, F_out) each."""
+        return y * statistics.std + statistics.mean  # (B, horizon, F_out)
 
 
 class DirectHead(nn.Module):
-    """All H steps at once: y = W z + b, one Linear to H * O values (the direct multi-output
-    strategy, which has no error accumulation across steps), reshaped to (B, H, O)."""
+    """All horizon steps at once: y = W z + b, one Linear to horizon * F_out values (the direct
+    multi-output strategy, which has no error accumulation across steps), reshaped to
+    (B, horizon, F_out)."""
 
     def __init__(self, *, input_size: int, horizon: int, output_features: int) -> None:
         super().__init__()
@@ -136,22 +138,23 @@ class DirectHead(nn.Module):
         self.linear = nn.Linear(input_size, horizon * output_features)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        flat = self.linear(z)  # (B, H * O)
-        return flat.reshape(z.shape[0], self.horizon, self.output_features)  # (B, H, O), step-major
+        flat = self.linear(z)  # (B, horizon * F_out)
+        # (B, horizon, F_out), step-major
+        return flat.reshape(z.shape[0], self.horizon, self.output_features)
 
 
 class RecurrentDecoder(nn.Module):
-    """Unrolls H steps from the encoder's final state, feeding back its own predictions.
+    """Unrolls horizon steps from the encoder's final state, feeding back its own predictions.
 
     s_0 = the encoder's final state (every layer; (h, c) for an LSTM), y_0 = the last observed
-    target values, and for h = 1..H: s_h = cell(y_{h-1}, s_{h-1}), y_h = W dropout(s_h) + b.
+    target values, and for h = 1..horizon: s_h = cell(y_{h-1}, s_{h-1}), y_h = W dropout(s_h) + b.
 
     Training runs this same loop (free running, no teacher forcing): with teacher forcing the
     decoder would see true values during training but its own, imperfect ones at inference, and
     its errors compound over 24 steps it never practised on (exposure bias: Bengio et al., 2015,
     "Scheduled Sampling"; Lamb et al., 2016, "Professor Forcing"). Gradients flow through the fed
-    back predictions, so each step learns how its error affects the later ones. With H = 24 the
-    sequential cost of free running is small.
+    back predictions, so each step learns how its error affects the later ones. With a horizon of
+    24 the sequential cost of free running is small.
     """
 
     def __init__(
@@ -180,15 +183,15 @@ class RecurrentDecoder(nn.Module):
         first_input: torch.Tensor,
         state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
-        """first_input (B, O): the last observed target values; state: the encoder's final
-        state. Returns the forecast (B, H, O)."""
-        previous = first_input.unsqueeze(1)  # (B, 1, O)
+        """first_input (B, F_out): the last observed target values; state: the encoder's final
+        state. Returns the forecast (B, horizon, F_out)."""
+        previous = first_input.unsqueeze(1)  # (B, 1, F_out)
         steps = []
         for _ in range(self.horizon):
-            output, state = self.rnn(previous, state=state)  # (B, 1, Hd)
-            previous = self.output(self.dropout(output))  # (B, 1, O)
+            output, state = self.rnn(previous, state=state)  # (B, 1, hidden_size)
+            previous = self.output(self.dropout(output))  # (B, 1, F_out)
             steps.append(previous)
-        return torch.cat(steps, dim=1)  # (B, H, O)
+        return torch.cat(steps, dim=1)  # (B, horizon, F_out)
 
 
 class RecurrentForecaster(nn.Module):
@@ -199,20 +202,21 @@ class RecurrentForecaster(nn.Module):
     by the layer's own input weights W_ih is still one linear map of x (no extra capacity).
     head "direct": a Linear from the top layer's final state (both directions when bidirectional),
     plus the last observed values of all F features when ``last_values_in_head`` (a learned
-    correction around persistence then costs the network nothing to find), to H * O values.
+    correction around persistence then costs the network nothing to find), to horizon * F_out
+    values.
     head "decoder": RecurrentDecoder; it needs a unidirectional encoder, whose final state it
     continues from. ``config.dropout`` applies between recurrent layers (torch's placement) and
     to the hidden state the output Linear reads (not to the last values). ``config.pooling`` is
     not used: a forecaster always reads the final state.
     patch_length: with P set, the encoder steps once per segment of P time steps instead of once
     per step: segment n's P x F values, step-major, are its n-th input vector (the input
-    projection, when set, embeds it), so a window of L steps is N = L / P recurrent steps
+    projection, when set, embeds it), so a window of T steps is N = T / P recurrent steps
     (SegRNN: Lin et al., 2023, "SegRNN: Segment Recurrent Neural Network for Long-Term Time
     Series Forecasting"). Why: fewer steps between the window's start and the final state means
     a shorter path for the gradient through the recurrence (the vanishing-gradient problem) and
     N times less sequential work; a segment of a day carries the daily shape whole.
     input_length: the window length the model is built for, used as the longest dependency for
-    chrono initialisation (encoder: N; decoder: N + H, the farthest it looks back); without
+    chrono initialisation (encoder: N; decoder: N + horizon, the farthest it looks back); without
     patches forward takes windows of any length, with them any multiple of P.
     instance_norm: ReversibleInstanceNorm around the whole network. extra_inputs: the number of
     trailing input-only columns (module docstring).
@@ -291,11 +295,11 @@ class RecurrentForecaster(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, L, F) -> forecast (B, H, O) of the target columns' next H steps."""
+        """x (B, T, F) -> forecast (B, horizon, F_out) of the target columns' next steps."""
         _check_window(x, input_features=self.input_features, input_length=None)
         statistics = None
         if self.instance_norm is not None:
-            x, statistics = self.instance_norm.normalise(x)  # (B, L, F)
+            x, statistics = self.instance_norm.normalise(x)  # (B, T, F)
         batch, length, features = x.shape
         if length % self.patch_length:
             raise ValueError(
@@ -304,40 +308,45 @@ class RecurrentForecaster(nn.Module):
             )
         # Row n of the reshape holds steps nP..nP+P-1, each step's F values in turn.
         segments = x.reshape(batch, length // self.patch_length, self.patch_length * features)
-        embedded = self.input_projection(segments)  # (B, N, D_in), N = L / P
-        _, state = self.encoder(embedded)  # h (L*D, B, Hd), or (h, c) for an LSTM
+        embedded = self.input_projection(segments)  # (B, N, D_in), N = T / P
+        # h (num_layers * num_directions, B, hidden_size), or (h, c) for an LSTM
+        _, state = self.encoder(embedded)
         if self.decoder is not None:
-            last_targets = x[:, -1, self.targets]  # (B, O)
-            forecast = self.decoder(last_targets, state)  # (B, H, O)
-        else:
+            last_targets = x[:, -1, self.targets]  # (B, F_out)
+            forecast = self.decoder(last_targets, state)  # (B, horizon, F_out)
+        elif self.head is not None:
             hidden = state[0] if isinstance(state, tuple) else state  # LSTM state is (h, c)
             summary = self.dropout(last_state(hidden, num_directions=self.num_directions))
             if self.last_values_in_head:
                 # Not dropped out: the last values are the persistence forecast, kept intact.
-                summary = torch.cat([summary, x[:, -1]], dim=-1)  # (B, D*Hd + F)
-            forecast = self.head(summary)  # (B, H, O)
-        if statistics is not None:
-            target_statistics = statistics.columns(self.targets)  # (B, 1, O) each
-            forecast = self.instance_norm.denormalise(forecast, target_statistics)  # (B, H, O)
+                # (B, num_directions * hidden_size + F)
+                summary = torch.cat([summary, x[:, -1]], dim=-1)
+            forecast = self.head(summary)  # (B, horizon, F_out)
+        else:  # never: __init__ builds one of the two
+            raise AssertionError("RecurrentForecaster has neither a head nor a decoder")
+        if self.instance_norm is not None and statistics is not None:
+            target_statistics = statistics.columns(self.targets)  # (B, 1, F_out) each
+            # (B, horizon, F_out)
+            forecast = self.instance_norm.denormalise(forecast, target_statistics)
         return forecast
 
 
 class TransformerForecaster(nn.Module):
     """Linear token embedding plus positions, a non-causal Transformer encoder, a flatten head.
 
-    Tokens: with ``patch_length`` P, the window is cut into N = L / P non-overlapping patches
+    Tokens: with ``patch_length`` P, the window is cut into N = T / P non-overlapping patches
     (stride S = P in PatchTST's notation; the paper's default overlaps, S = P / 2, and pads the
     end), and each
     patch's P x F values, step-major, are embedded by one Linear: t_n = W_p vec(x_{nP..nP+P-1}) +
-    b_p. Without it every step is a token (N = L). Positions are added unscaled, as PatchTST does
+    b_p. Without it every step is a token (N = T). Positions are added unscaled, as PatchTST does
     (the sqrt(d_model) scale of Vaswani et al. sec. 3.4 belongs to embedding tables).
     Deviations from PatchTST: the channels are mixed in one token instead of each channel being
     its own sequence (channel independence), so that with output_features = 1 the other variables
     serve as covariates of the target; and seqlab's encoder uses LayerNorm where PatchTST uses
     BatchNorm. Shorter token sequences are the point of patching: attention costs O(N^2), and a
     patch carries local shape that a single step does not.
-    Head: dropout, then one Linear from the flattened (N * D) encoder outputs to H * O values;
-    its size fixes the window length, so forward requires L = input_length.
+    Head: dropout, then one Linear from the flattened (N * D) encoder outputs to horizon * F_out
+    values; its size fixes the window length, so forward requires T = input_length.
     instance_norm: ReversibleInstanceNorm around the whole network. extra_inputs: the number of
     trailing input-only columns (module docstring).
     """
@@ -393,36 +402,39 @@ class TransformerForecaster(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, L, F) -> forecast (B, H, O) of the target columns' next H steps."""
+        """x (B, T, F) -> forecast (B, horizon, F_out) of the target columns' next steps."""
         _check_window(x, input_features=self.input_features, input_length=self.input_length)
         statistics = None
         if self.instance_norm is not None:
-            x, statistics = self.instance_norm.normalise(x)  # (B, L, F)
+            x, statistics = self.instance_norm.normalise(x)  # (B, T, F)
         batch = x.shape[0]
         # Row n of the reshape holds steps nP..nP+P-1, each step's F values in turn.
         patches = x.reshape(batch, self.num_patches, self.patch_length * self.input_features)
         tokens = self.patch_embedding(patches)  # (B, N, D)
         encoded, _ = self.backbone(tokens)  # (B, N, D)
-        forecast = self.head(self.dropout(encoded.flatten(1)))  # (B, H, O)
-        if statistics is not None:
-            target_statistics = statistics.columns(self.targets)  # (B, 1, O) each
-            forecast = self.instance_norm.denormalise(forecast, target_statistics)  # (B, H, O)
+        forecast = self.head(self.dropout(encoded.flatten(1)))  # (B, horizon, F_out)
+        if self.instance_norm is not None and statistics is not None:
+            target_statistics = statistics.columns(self.targets)  # (B, 1, F_out) each
+            # (B, horizon, F_out)
+            forecast = self.instance_norm.denormalise(forecast, target_statistics)
         return forecast
 
 
 class ChannelIndependent(nn.Module):
     """One univariate forecaster, shared by every series: PatchTST's channel independence.
 
-    The window x (B, L, F) holds O target columns followed by E = F - O extra inputs (calendar
-    features). Each target column c becomes a sample of its own, [x_c ; extras] (L, 1 + E), the
-    B * O samples go through ``inner`` (a forecaster built for 1 + E inputs and 1 output) as one
-    batch, and its (B * O, H, 1) forecasts are laid back out as (B, H, O):
-        y_c = f([x_c ; extras])  for c = 1..O, the same f for all.
+    The window x (B, T, F) holds F_out target columns followed by E = F - F_out extra inputs
+    (calendar features). Each target column c becomes a sample of its own, [x_c ; extras]
+    (T, 1 + E), the B * F_out samples go through ``inner`` (a forecaster built for 1 + E inputs
+    and 1 output) as one batch, and its (B * F_out, horizon, 1) forecasts are laid back out as
+    (B, horizon, F_out):
+        y_c = f([x_c ; extras])  for c = 1..F_out, the same f for all.
     Why (Nie et al., 2023, sec. 3.1; Han et al., 2024, "The Capacity and Robustness
     Trade-off: Revisiting the Channel Independent Strategy for Multivariate Time Series
     Forecasting"): a model that mixes channels fits the cross-series relations of its training
-    months, which drift; a shared univariate model sees O times as many training series, cannot
-    overfit one channel's quirks, and with RevIN inside normalises each series by its own window.
+    months, which drift; a shared univariate model sees F_out times as many training series,
+    cannot overfit one channel's quirks, and with RevIN inside normalises each series by its own
+    window.
     The price: a series cannot use another's values, so this needs every value column to be a
     target (features S or M, not MS).
     """
@@ -449,12 +461,13 @@ class ChannelIndependent(nn.Module):
         self.extra_inputs = extra_inputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, L, F) -> forecast (B, H, O), column c forecast from column c and the extras."""
+        """x (B, T, F) -> forecast (B, horizon, F_out), column c forecast from column c and the
+        extras."""
         _check_window(x, input_features=self.input_features, input_length=None)
         batch, length, _ = x.shape
         outputs = self.output_features
-        series = x[..., :outputs].transpose(1, 2).unsqueeze(-1)  # (B, O, L, 1)
-        extras = x[..., outputs:].unsqueeze(1).expand(-1, outputs, -1, -1)  # (B, O, L, E)
+        series = x[..., :outputs].transpose(1, 2).unsqueeze(-1)  # (B, F_out, T, 1)
+        extras = x[..., outputs:].unsqueeze(1).expand(-1, outputs, -1, -1)  # (B, F_out, T, E)
         samples = torch.cat([series, extras], dim=-1).reshape(batch * outputs, length, -1)
-        forecast = self.inner(samples)  # (B * O, H, 1)
-        return forecast.reshape(batch, outputs, -1).transpose(1, 2)  # (B, H, O)
+        forecast = self.inner(samples)  # (B * F_out, horizon, 1)
+        return forecast.reshape(batch, outputs, -1).transpose(1, 2)  # (B, horizon, F_out)

@@ -29,7 +29,8 @@ def _gate_rows(family: str, gate: str, hidden_size: int) -> slice:
 def initialise_recurrent_weights(
     layer: torch.nn.Module, config: RecurrentConfig, *, generator: torch.Generator | None = None
 ) -> None:
-    """Apply ``config.recurrent_init``: an orthogonal H x H block per gate in every weight_hh."""
+    """Apply ``config.recurrent_init``: an orthogonal hidden_size x hidden_size block per gate in
+    every weight_hh."""
     if config.recurrent_init == "uniform":
         return
     hidden = config.hidden_size
@@ -64,11 +65,11 @@ def initialise_gate_biases(
         bias_hh = layer.get_parameter(name.replace("bias_ih", "bias_hh"))
         keep = _gate_rows(config.family, keep_gate, hidden)
         if config.init == "chrono":
-            uniform = torch.rand(hidden, generator=generator, dtype=bias_ih.dtype)  # (H,)
+            uniform = torch.rand(hidden, generator=generator, dtype=bias_ih.dtype)  # (hidden_size,)
             characteristic_time = 1.0 + uniform * (max_steps - 2)  # U(1, T_max - 1)
-            value = torch.log(characteristic_time)  # (H,)
+            value = torch.log(characteristic_time)  # (hidden_size,)
         else:  # "forget-bias-1"
-            value = torch.ones(hidden, dtype=bias_ih.dtype)
+            value = torch.ones(hidden, dtype=bias_ih.dtype)  # (hidden_size,)
         bias_ih[keep] = value
         bias_hh[keep] = 0.0
         if config.family == "lstm" and config.init == "chrono":

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from seqlab.models.backbones import build_backbone
-from seqlab.models.config import ModelConfig, RecurrentConfig
+from seqlab.models.config import ModelConfig, PretrainedConfig, RecurrentConfig
 
 
 class MemoryModel(nn.Module):
@@ -31,11 +31,15 @@ class MemoryModel(nn.Module):
     ) -> None:
         """vocab_size > 0: inputs are symbol ids; else inputs carry ``input_features`` values."""
         super().__init__()
-        width = (
-            (config.embed_dim or config.hidden_size)
-            if isinstance(config, RecurrentConfig)
-            else config.d_model
-        )
+        if isinstance(config, PretrainedConfig):
+            raise ValueError(
+                f"model.family {config.family!r} is a pretrained text encoder; the memory "
+                "problems train rnn, lstm, gru or transformer"
+            )
+        if isinstance(config, RecurrentConfig):
+            width = config.embed_dim or config.hidden_size
+        else:
+            width = config.d_model
         if vocab_size > 0:
             self.input_encoder: nn.Module = nn.Embedding(vocab_size, width)
         else:
@@ -56,14 +60,14 @@ class MemoryModel(nn.Module):
         return self.input_encoder(inputs)  # (B, T, D)
 
     def forward_embedded(self, x: torch.Tensor) -> torch.Tensor:
-        outputs, _ = self.backbone(x)  # (B, T, D_out)
-        answer = outputs[:, -self.answer_steps :]  # (B, A, D_out)
-        logits = self.head(answer)  # (B, A, C)
+        outputs, _ = self.backbone(x)  # (B, T, backbone.output_size)
+        answer = outputs[:, -self.answer_steps :]  # (B, answer_steps, backbone.output_size)
+        logits = self.head(answer)  # (B, answer_steps, C)
         if self.scalar_output:
             return logits[:, -1, 0]  # (B,) the adding problem's sum
         if self.answer_steps == 1:
             return logits[:, -1]  # (B, C) recall's class logits
-        return logits  # (B, S, C) copy's per-position logits
+        return logits  # (B, answer_steps, C) copy's per-position logits
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.forward_embedded(self.embed(inputs))

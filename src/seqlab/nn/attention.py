@@ -18,11 +18,12 @@ Deviations from the paper, stated here because they hold everywhere below:
 - Dropout on the attention weights (used by the paper's reference code and by torch, not in eq. 1).
 - Query rows with no allowed key (e.g. a sequence that is all padding) give zero output and zero
   weights in both paths, instead of NaN (see masks.guard_empty_rows).
-- causal=True with Tq != Tk aligns the queries with the *last* Tq keys (incremental decoding);
-  torch's is_causal aligns them with the first Tq keys.
+- causal=True with T != S aligns the queries with the *last* T keys (incremental decoding);
+  torch's is_causal aligns them with the first T keys.
 
 Masks follow seqlab's convention (seqlab.nn.masks): bool, True = real token / may attend.
-Shape legend: B batch, H heads, T query length, S key length, D model width, Dh head width.
+Shape legend (the repository's): B batch, H heads, T query (target) length, S key (source) length,
+D model width, Dh head width; Dv is the value width, Dh in multi-head attention.
 """
 
 from __future__ import annotations
@@ -34,18 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlab.nn.impl import ImplChoice, check_impl
 from seqlab.nn.masks import append_padding_mask, attention_mask, guard_empty_rows
 
 __all__ = ["AttentionOutput", "KVCache", "MultiHeadAttention", "scaled_dot_product_attention"]
-
-IMPLS = ("reference", "fused")
-
-
-def check_impl(impl: str) -> str:
-    """Return `impl` if it names one of the two paths, else raise naming it."""
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be 'reference' or 'fused', got {impl!r}")
-    return impl
 
 
 class AttentionOutput(NamedTuple):
@@ -157,7 +150,7 @@ class KVCache:
             batch_size=B,
             device=key.device,
         )  # (B, S + T) or None
-        if self.key is None:
+        if self.key is None or self.value is None:
             self.key, self.value = key, value  # (B, H, T, Dh)
         else:
             self.key = torch.cat([self.key, key], dim=2)  # (B, H, S + T, Dh)
@@ -173,14 +166,14 @@ class KVCache:
 
     def reorder(self, batch_index: Tensor) -> None:
         """Keep/reorder batch rows (beam search): row b becomes old row batch_index[b]."""
-        if self.key is not None:
+        if self.key is not None and self.value is not None:
             self.key = self.key.index_select(0, batch_index)  # (B', H, S, Dh)
             self.value = self.value.index_select(0, batch_index)  # (B', H, S, Dh)
         if self.key_padding_mask is not None:
             self.key_padding_mask = self.key_padding_mask.index_select(0, batch_index)  # (B', S)
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(ImplChoice, nn.Module):
     """Multi-head attention (sec. 3.2.2), batch-first, with torch.nn.MultiheadAttention's weights.
 
     `in_proj_weight` (3D, D) stacks W^Q, W^K, W^V (all heads side by side) so self-attention is a
@@ -215,14 +208,6 @@ class MultiHeadAttention(nn.Module):
             self.register_parameter("in_proj_bias", None)
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         self.reset_parameters()
-
-    @property
-    def impl(self) -> str:
-        return self._impl
-
-    @impl.setter
-    def impl(self, impl: str) -> None:
-        self._impl = check_impl(impl)
 
     def reset_parameters(self) -> None:
         # torch.nn.MultiheadAttention's initialisation, so both start from the same distribution.
@@ -261,12 +246,12 @@ class MultiHeadAttention(nn.Module):
     def _project_key_value(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         D, b = self.embed_dim, self.in_proj_bias
         if key is value:  # one matmul when keys and values come from the same tensor (memory)
-            b_kv = None if b is None else b[D:]
+            b_kv = None if b is None else b[D:]  # (2D,)
             kv = F.linear(key, self.in_proj_weight[D:], b_kv)  # (B, S, 2D)
             k, v = kv.unflatten(-1, (2, self.num_heads, self.head_dim)).permute(2, 0, 3, 1, 4)
             return k, v  # (B, H, S, Dh) each
         w_k, w_v = self.in_proj_weight[D : 2 * D], self.in_proj_weight[2 * D :]  # (D, D) each
-        b_k, b_v = (None, None) if b is None else (b[D : 2 * D], b[2 * D :])
+        b_k, b_v = (None, None) if b is None else (b[D : 2 * D], b[2 * D :])  # (D,) each
         k = self._split_heads(F.linear(key, w_k, b_k))  # (B, H, S, Dh)
         v = self._split_heads(F.linear(value, w_v, b_v))  # (B, H, S, Dh)
         return k, v
@@ -309,7 +294,7 @@ class MultiHeadAttention(nn.Module):
                 k, v, key_padding_mask = cache.append(k, v, key_padding_mask)  # (B, H, S, Dh)
         else:
             value = key if value is None else value
-            b_q = None if self.in_proj_bias is None else self.in_proj_bias[:D]
+            b_q = None if self.in_proj_bias is None else self.in_proj_bias[:D]  # (D,)
             q = self._split_heads(F.linear(query, self.in_proj_weight[:D], b_q))  # (B, H, T, Dh)
             if cache is not None and cache.key is not None:
                 if not cache.is_cross:

@@ -1,8 +1,13 @@
 """Attention masks: seqlab's one mask convention, and the one conversion to torch's forms.
 
 Convention (DESIGN.md, rule 4): a mask is a bool tensor and True means "real token / may attend".
-Every mask in seqlab is built in this module; `to_torch_mask` is the only place that turns one
-into the forms torch.nn modules take.
+Every mask the networks build (seqlab.nn, seqlab.models) is built in this module: attention's
+padding, causal and combined masks, the padding masks the models make from lengths, and the
+real-step mask of the recurrent layers' reference path. Two masks come from elsewhere, with the
+same convention: `seqlab.data.batching` builds each batch's padding mask while it pads the batch
+(the data layer may not import seqlab.nn), with the same rule as `padding_mask`, t < lengths[b];
+and `seqlab.models.pretrained.MiniLMSentenceEncoder.tokenize` takes the mask its tokenizer returns.
+`to_torch_mask` is the only place that turns a mask into the forms torch.nn modules take.
 
 References:
 - Vaswani et al. 2017, "Attention Is All You Need", sec. 3.2.3: the decoder's self-attention
@@ -14,7 +19,8 @@ References:
   torch.nn.functional.scaled_dot_product_attention's bool `attn_mask` means True = attend, as
   ours does.
 
-Shape legend: B batch, H heads, Tq query length, Tk key length, T sequence length.
+Shape legend (the repository's): B batch, H heads, T query (target) length, S key (source)
+length; S = T in self-attention without a cache. A padding mask of one sequence batch is (B, T).
 """
 
 from __future__ import annotations
@@ -68,13 +74,13 @@ def causal_mask(
     offset: int | None = None,
     device: torch.device | str | None = None,
 ) -> Tensor:
-    """Which keys each query may attend: (Tq, Tk) bool, True where key j <= query i's position.
+    """Which keys each query may attend: (T, S) bool, True where key j <= query i's position.
 
-    Query i sits at absolute position `offset + i`; keys sit at positions 0..Tk-1. `offset`
-    defaults to Tk - Tq, so the queries are the last Tq positions of the keys: Tq == Tk gives the
-    usual lower triangle, and one new query over Tk cached keys (incremental decoding) sees them
+    Query i sits at absolute position `offset + i`; keys sit at positions 0..S-1. `offset`
+    defaults to S - T, so the queries are the last T positions of the keys: T == S gives the
+    usual lower triangle, and one new query over S cached keys (incremental decoding) sees them
     all.
-    Note torch's `is_causal=True` aligns top-left instead (offset 0) when Tq != Tk.
+    Note torch's `is_causal=True` aligns top-left instead (offset 0) when T != S.
     """
     if key_len is None:
         key_len = query_len
@@ -87,22 +93,21 @@ def causal_mask(
             )
     elif offset < 0:
         raise ValueError(f"offset ({offset}) must be >= 0")
-    query_pos = torch.arange(query_len, device=device)[:, None] + offset  # (Tq, 1)
-    key_pos = torch.arange(key_len, device=device)[None, :]  # (1, Tk)
-    return key_pos <= query_pos  # (Tq, Tk)
+    query_pos = torch.arange(query_len, device=device)[:, None] + offset  # (T, 1)
+    key_pos = torch.arange(key_len, device=device)[None, :]  # (1, S)
+    return key_pos <= query_pos  # (T, S)
 
 
 def _as_4d(attn_mask: Tensor) -> Tensor:
-    # Explicit masks come as (Tq, Tk), (B, Tq, Tk) or (B, H, Tq, Tk); attention wants 4-D.
+    # Explicit masks come as (T, S), (B, T, S) or (B, H, T, S); attention wants 4-D.
     if attn_mask.dim() == 2:
-        return attn_mask[None, None]  # (1, 1, Tq, Tk)
+        return attn_mask[None, None]  # (1, 1, T, S)
     if attn_mask.dim() == 3:
-        return attn_mask[:, None]  # (B, 1, Tq, Tk)
+        return attn_mask[:, None]  # (B, 1, T, S)
     if attn_mask.dim() == 4:
-        return attn_mask  # (B, H, Tq, Tk)
+        return attn_mask  # (B, H, T, S)
     raise ValueError(
-        f"attn_mask must have shape (Tq, Tk), (B, Tq, Tk) or (B, H, Tq, Tk), "
-        f"got {tuple(attn_mask.shape)}"
+        f"attn_mask must have shape (T, S), (B, T, S) or (B, H, T, S), got {tuple(attn_mask.shape)}"
     )
 
 
@@ -118,37 +123,37 @@ def attention_mask(
 ) -> Tensor | None:
     """Combine a key padding mask, an explicit mask and the causal rule into one attention mask.
 
-    Returns a bool mask broadcastable to (B, H, Tq, Tk): (B, 1, 1, Tk) for padding alone, up to
-    (B, H, Tq, Tk); True where query i may attend key j under every rule given. Returns None when
+    Returns a bool mask broadcastable to (B, H, T, S): (B, 1, 1, S) for padding alone, up to
+    (B, H, T, S); True where query i may attend key j under every rule given. Returns None when
     nothing is masked, so the caller can take the unmasked (fastest) kernel.
 
-    key_padding_mask: (B, Tk) bool, True = real key. attn_mask: (Tq, Tk), (B, Tq, Tk) or
-    (B, H, Tq, Tk) bool. causal: apply `causal_mask(query_len, key_len, offset=offset)`.
+    key_padding_mask: (B, S) bool, True = real key. attn_mask: (T, S), (B, T, S) or
+    (B, H, T, S) bool. causal: apply `causal_mask(query_len, key_len, offset=offset)`.
     """
     mask = None
     if key_padding_mask is not None:
         _check_bool(key_padding_mask, "key_padding_mask")
         if key_padding_mask.dim() != 2:
             raise ValueError(
-                f"key_padding_mask must have shape (B, Tk), got {tuple(key_padding_mask.shape)}"
+                f"key_padding_mask must have shape (B, S), got {tuple(key_padding_mask.shape)}"
             )
         if key_len is not None and key_padding_mask.shape[1] != key_len:
             raise ValueError(
                 f"key_padding_mask covers {key_padding_mask.shape[1]} keys but there are {key_len}"
             )
-        mask = key_padding_mask[:, None, None, :]  # (B, 1, 1, Tk)
+        mask = key_padding_mask[:, None, None, :]  # (B, 1, 1, S)
         device = device or key_padding_mask.device
     if attn_mask is not None:
         _check_bool(attn_mask, "attn_mask")
-        explicit = _as_4d(attn_mask)  # (B|1, H|1, Tq, Tk)
-        mask = explicit if mask is None else mask & explicit  # (B|1, H|1, Tq, Tk)
+        explicit = _as_4d(attn_mask)  # (B|1, H|1, T, S)
+        mask = explicit if mask is None else mask & explicit  # (B|1, H|1, T, S)
         device = device or attn_mask.device
     if causal:
         if query_len is None or key_len is None:
             raise ValueError("causal=True needs query_len and key_len")
         future = causal_mask(query_len, key_len, offset=offset, device=device)[None, None]
-        mask = future if mask is None else mask & future  # (B|1, H|1, Tq, Tk)
-    return mask
+        mask = future if mask is None else mask & future  # (B|1, H|1, T, S); future (1, 1, T, S)
+    return mask  # (B|1, H|1, T|1, S) or None
 
 
 def append_padding_mask(
@@ -160,7 +165,7 @@ def append_padding_mask(
     batch_size: int,
     device: torch.device | str | None = None,
 ) -> Tensor | None:
-    """Key padding mask of cached keys followed by new keys: (B, S) + (B, T) -> (B, S + T) bool.
+    """Key padding mask of cached keys followed by new keys: (B, S - T) + (B, T) -> (B, S) bool.
 
     None stands for "all real" on either side, and stays None when both are None, so unpadded
     incremental decoding never builds a mask.
@@ -168,11 +173,11 @@ def append_padding_mask(
     if cached is None and new is None:
         return None
     if cached is None:
-        cached = torch.ones(batch_size, cached_len, dtype=torch.bool, device=device)  # (B, S)
+        cached = torch.ones(batch_size, cached_len, dtype=torch.bool, device=device)  # (B, S - T)
     if new is None:
         new = torch.ones(batch_size, new_len, dtype=torch.bool, device=device)  # (B, T)
     _check_bool(new, "key_padding_mask")
-    return torch.cat([cached, new], dim=1)  # (B, S + T)
+    return torch.cat([cached, new], dim=1)  # (B, S)
 
 
 def guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -182,10 +187,10 @@ def guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor]:
     depending on torch version and backend, NaN or zeros in the fused one. seqlab's policy is the
     same in both paths: such a row's output and weights are zeros (and its gradient is zero).
     Returns (safe_mask, row_has_key): empty rows opened to every key so the kernels stay finite,
-    and a (..., Tq, 1) bool the caller uses to zero those rows afterwards.
+    and a (..., T, 1) bool the caller uses to zero those rows afterwards.
     """
-    row_has_key = mask.any(dim=-1, keepdim=True)  # (..., Tq, 1)
-    return mask | ~row_has_key, row_has_key  # (..., Tq, Tk), (..., Tq, 1)
+    row_has_key = mask.any(dim=-1, keepdim=True)  # (..., T, 1)
+    return mask | ~row_has_key, row_has_key  # (..., T, S), (..., T, 1)
 
 
 def to_torch_mask(
@@ -204,8 +209,8 @@ def to_torch_mask(
     """
     _check_bool(mask, "mask")
     if form == "ignore":
-        return ~mask
+        return ~mask  # mask's shape
     if form == "additive":
-        additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
-        return additive.masked_fill(~mask, float("-inf"))
+        additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)  # mask's shape
+        return additive.masked_fill(~mask, float("-inf"))  # mask's shape
     raise ValueError(f"form must be 'ignore' or 'additive', got {form!r}")

@@ -33,7 +33,7 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     weights = mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
     total = (x * weights).sum(dim=1)  # (B, D)
     count = weights.sum(dim=1).clamp(min=1.0)  # (B, 1): an empty row gives zeros, not NaN
-    return total / count
+    return total / count  # (B, D)
 
 
 def masked_max(x: Tensor, mask: Tensor) -> Tensor:
@@ -42,24 +42,25 @@ def masked_max(x: Tensor, mask: Tensor) -> Tensor:
     lowest = torch.finfo(x.dtype).min
     filled = x.masked_fill(~mask.unsqueeze(-1), lowest)  # (B, T, D)
     pooled = filled.max(dim=1).values  # (B, D)
-    return torch.where(mask.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))
+    return torch.where(mask.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))  # (B, D)
 
 
 def first_position(x: Tensor) -> Tensor:
     """The vector at position 0 ([CLS]): (B, T, D) -> (B, D)."""
-    return x[:, 0]
+    return x[:, 0]  # (B, D)
 
 
 def last_state(hidden: Tensor, *, num_directions: int) -> Tensor:
-    """Top layer's final hidden state from a recurrent state h (L*D, B, H) -> (B, D*H).
+    """Top layer's final hidden state from a recurrent state h:
+    (L*num_directions, B, hidden_size) -> (B, num_directions*hidden_size).
 
-    h keeps torch's layer-major layout, row ``layer * D + direction``; the top layer's rows are
-    the last D.
+    h keeps torch's layer-major layout, row ``layer * num_directions + direction``; the top
+    layer's rows are the last num_directions.
     """
     if hidden.dim() != 3 or hidden.shape[0] % num_directions:
         raise ValueError(
-            f"hidden must be (L*D, B, H) with L*D divisible by num_directions ({num_directions}); "
-            f"got {tuple(hidden.shape)}"
+            f"hidden must be (L*num_directions, B, hidden_size) with a first dimension divisible "
+            f"by num_directions ({num_directions}); got {tuple(hidden.shape)}"
         )
-    top = hidden[-num_directions:]  # (D, B, H)
-    return top.transpose(0, 1).reshape(hidden.shape[1], -1)  # (B, D*H)
+    top = hidden[-num_directions:]  # (num_directions, B, hidden_size)
+    return top.transpose(0, 1).reshape(hidden.shape[1], -1)  # (B, num_directions*hidden_size)

@@ -19,18 +19,8 @@ from torch import Tensor, nn
 __all__ = ["LearnedPositions", "SinusoidalPositions"]
 
 
-def _check_range(length: int, offset: int, max_len: int) -> None:
-    if length < 0 or offset < 0:
-        raise ValueError(f"length ({length}) and offset ({offset}) must be >= 0")
-    if offset + length > max_len:
-        raise ValueError(
-            f"positions up to {offset + length} (offset {offset} + length {length}) "
-            f"exceed max_len ({max_len})"
-        )
-
-
-class SinusoidalPositions(nn.Module):
-    """The paper's fixed sinusoidal table (sec. 3.5), computed once; no parameters."""
+class _PositionTable(nn.Module):
+    """What both encodings share: a checked (max_len, embed_dim) size, and reading rows of it."""
 
     def __init__(self, max_len: int, embed_dim: int) -> None:
         super().__init__()
@@ -38,6 +28,25 @@ class SinusoidalPositions(nn.Module):
             raise ValueError(f"max_len ({max_len}) and embed_dim ({embed_dim}) must be > 0")
         self.max_len = max_len
         self.embed_dim = embed_dim
+
+    def _rows(self, table: Tensor, length: int, offset: int) -> Tensor:
+        if length < 0 or offset < 0:
+            raise ValueError(f"length ({length}) and offset ({offset}) must be >= 0")
+        if offset + length > self.max_len:
+            raise ValueError(
+                f"positions up to {offset + length} (offset {offset} + length {length}) "
+                f"exceed max_len ({self.max_len})"
+            )
+        return table[offset : offset + length]  # (T, D)
+
+
+class SinusoidalPositions(_PositionTable):
+    """The paper's fixed sinusoidal table (sec. 3.5), computed once; no parameters."""
+
+    table: Tensor  # (max_len, D), a non-persistent buffer
+
+    def __init__(self, max_len: int, embed_dim: int) -> None:
+        super().__init__(max_len, embed_dim)
         # Computed in float64 so the float32 table is correctly rounded even at large pos.
         pos = torch.arange(max_len, dtype=torch.float64)[:, None]  # (T, 1)
         two_i = torch.arange(0, embed_dim, 2, dtype=torch.float64)  # (ceil(D/2),)
@@ -51,19 +60,14 @@ class SinusoidalPositions(nn.Module):
 
     def forward(self, length: int, *, offset: int = 0) -> Tensor:
         """Encodings of positions offset..offset+length-1: (T, D)."""
-        _check_range(length, offset, self.max_len)
-        return self.table[offset : offset + length]  # (T, D)
+        return self._rows(self.table, length, offset)  # (T, D)
 
 
-class LearnedPositions(nn.Module):
+class LearnedPositions(_PositionTable):
     """One learned vector per position (sec. 3.5's alternative), an embedding table `weight`."""
 
     def __init__(self, max_len: int, embed_dim: int) -> None:
-        super().__init__()
-        if max_len <= 0 or embed_dim <= 0:
-            raise ValueError(f"max_len ({max_len}) and embed_dim ({embed_dim}) must be > 0")
-        self.max_len = max_len
-        self.embed_dim = embed_dim
+        super().__init__(max_len, embed_dim)
         self.weight = nn.Parameter(torch.empty(max_len, embed_dim))
         self.reset_parameters()
 
@@ -73,5 +77,4 @@ class LearnedPositions(nn.Module):
 
     def forward(self, length: int, *, offset: int = 0) -> Tensor:
         """Encodings of positions offset..offset+length-1: (T, D)."""
-        _check_range(length, offset, self.max_len)
-        return self.weight[offset : offset + length]  # (T, D)
+        return self._rows(self.weight, length, offset)  # (T, D)

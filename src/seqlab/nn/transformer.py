@@ -23,9 +23,10 @@ Shape legend: B batch, T target length, S source (memory) length, D model width,
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from functools import partial
+from typing import ClassVar, Generic, NamedTuple, Self, TypeVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -121,18 +122,6 @@ class TransformerCache:
             layer.reorder(batch_index)
 
 
-class _FeedForward:
-    """Eq. 2, shared by both layer types: linear2(dropout(activation(linear1(x))))."""
-
-    linear1: nn.Linear
-    linear2: nn.Linear
-    dropout: nn.Dropout
-    activation: Callable[[Tensor], Tensor]
-
-    def _feed_forward(self, x: Tensor) -> Tensor:
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))  # (B, T, D)
-
-
 def _attention_modules(module: nn.Module) -> list[MultiHeadAttention]:
     return [m for m in module.modules() if isinstance(m, MultiHeadAttention)]
 
@@ -150,13 +139,13 @@ class _ImplSwitch:
             attn.impl = impl
 
 
-class TransformerEncoderLayer(_FeedForward, _ImplSwitch, nn.Module):
-    """Self-attention + feed-forward, each with a residual and LayerNorm (sec. 3.1).
-
-    norm_first=False (default) is the paper's post-norm, x = LayerNorm(x + Sublayer(x));
-    norm_first=True is pre-norm, x = x + Sublayer(LayerNorm(x)) (deviation; see module docstring).
-    With causal=True and a cache this is also a decoder-only (GPT-style) block.
+class _TransformerLayer(_ImplSwitch, nn.Module):
+    """What both layer kinds share: self-attention (and, in the decoder, cross-attention), the
+    feed-forward network of eq. 2, a LayerNorm and a dropout around each sub-layer, and the copy
+    from torch.nn. Submodules are made in torch's order, so the same seed gives the same weights.
     """
+
+    has_cross_attention: ClassVar[bool]
 
     def __init__(
         self,
@@ -178,110 +167,31 @@ class TransformerEncoderLayer(_FeedForward, _ImplSwitch, nn.Module):
         self.self_attn = MultiHeadAttention(
             d_model, num_heads, dropout=dropout, bias=bias, impl=impl
         )
+        if self.has_cross_attention:
+            self.cross_attn = MultiHeadAttention(
+                d_model, num_heads, dropout=dropout, bias=bias, impl=impl
+            )
         self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        if self.has_cross_attention:
+            self.norm3 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
+        if self.has_cross_attention:
+            self.dropout3 = nn.Dropout(dropout)
 
     @classmethod
     def from_torch(
-        cls, module: nn.TransformerEncoderLayer, *, impl: str = "fused"
-    ) -> TransformerEncoderLayer:
-        """Copy a torch.nn.TransformerEncoderLayer (batch_first or not: same weights)."""
-        attn = module.self_attn
-        layer = cls(
-            attn.embed_dim,
-            attn.num_heads,
-            module.linear1.out_features,
-            module.dropout.p,
-            activation=_torch_activation(module),
-            norm_first=module.norm_first,
-            layer_norm_eps=module.norm1.eps,
-            bias=module.linear1.bias is not None,
-            impl=impl,
-        )
-        layer.to(device=attn.in_proj_weight.device, dtype=attn.in_proj_weight.dtype)
-        layer.load_state_dict(module.state_dict())  # same parameter names as torch
-        return layer
-
-    def forward(
-        self,
-        x: Tensor,
+        cls,
+        module: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer,
         *,
-        key_padding_mask: Tensor | None = None,
-        causal: bool = False,
-        cache: KVCache | None = None,
-        need_weights: bool = False,
-    ) -> EncoderLayerOutput:
-        """x (B, T, D); key_padding_mask (B, T) bool, True = real token (with a cache: this
-        call's tokens only). Returns EncoderLayerOutput(output (B, T, D), weights or None)."""
-        h = self.norm1(x) if self.norm_first else x  # (B, T, D)
-        attn = self.self_attn(
-            h,
-            key_padding_mask=key_padding_mask,
-            causal=causal,
-            cache=cache,
-            need_weights=need_weights,
-        )
-        x = x + self.dropout1(attn.output)  # (B, T, D)
-        if not self.norm_first:
-            x = self.norm1(x)  # (B, T, D)
-        h = self.norm2(x) if self.norm_first else x  # (B, T, D)
-        x = x + self.dropout2(self._feed_forward(h))  # (B, T, D)
-        if not self.norm_first:
-            x = self.norm2(x)  # (B, T, D)
-        return EncoderLayerOutput(x, attn.weights)
-
-
-class TransformerDecoderLayer(_FeedForward, _ImplSwitch, nn.Module):
-    """Masked self-attention, cross-attention over the memory, feed-forward (sec. 3.1).
-
-    Same residual/LayerNorm placement as TransformerEncoderLayer (post-norm default, pre-norm with
-    norm_first=True), with norm1/dropout1 around self-attention, norm2/dropout2 around
-    cross-attention and norm3/dropout3 around the feed-forward network, as in torch.
-    """
-
-    def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        *,
-        activation: str = "relu",
-        norm_first: bool = False,
-        layer_norm_eps: float = 1e-5,
-        bias: bool = True,
         impl: str = "fused",
-    ) -> None:
-        super().__init__()
-        self.activation = _activation(activation)
-        self.activation_name = activation
-        self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(
-            d_model, num_heads, dropout=dropout, bias=bias, impl=impl
-        )
-        self.cross_attn = MultiHeadAttention(
-            d_model, num_heads, dropout=dropout, bias=bias, impl=impl
-        )
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias)
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm3 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
-
-    @classmethod
-    def from_torch(
-        cls, module: nn.TransformerDecoderLayer, *, impl: str = "fused"
-    ) -> TransformerDecoderLayer:
-        """Copy a torch.nn.TransformerDecoderLayer (its `multihead_attn` becomes `cross_attn`)."""
+    ) -> Self:
+        """Copy the matching torch.nn layer (batch_first or not: same weights); torch's names are
+        ours, except that the decoder's `multihead_attn` becomes `cross_attn`."""
         attn = module.self_attn
         layer = cls(
             attn.embed_dim,
@@ -302,6 +212,73 @@ class TransformerDecoderLayer(_FeedForward, _ImplSwitch, nn.Module):
         layer.load_state_dict(state)
         return layer
 
+    def _feed_forward(self, x: Tensor) -> tuple[Tensor, None]:
+        """Eq. 2, linear2(dropout(activation(linear1(x)))), shaped like attention's output."""
+        return self.linear2(self.dropout(self.activation(self.linear1(x)))), None  # (B, T, D)
+
+    def _sublayer(
+        self,
+        x: Tensor,
+        norm: nn.Module,
+        dropout: nn.Module,
+        sublayer: Callable[[Tensor], tuple[Tensor, Tensor | None]],
+    ) -> tuple[Tensor, Tensor | None]:
+        """One residual sub-layer, the LayerNorm placed by norm_first: post-norm (the paper's)
+        LayerNorm(x + Dropout(Sublayer(x))), or pre-norm x + Dropout(Sublayer(LayerNorm(x))).
+        Returns (x (B, T, D), the sub-layer's attention weights or None)."""
+        h = norm(x) if self.norm_first else x  # (B, T, D)
+        output, weights = sublayer(h)  # (B, T, D), (B, H, T, S) or None
+        x = x + dropout(output)  # (B, T, D)
+        if not self.norm_first:
+            x = norm(x)  # (B, T, D)
+        return x, weights
+
+
+class TransformerEncoderLayer(_TransformerLayer):
+    """Self-attention + feed-forward, each with a residual and LayerNorm (sec. 3.1).
+
+    norm_first=False (default) is the paper's post-norm, x = LayerNorm(x + Sublayer(x));
+    norm_first=True is pre-norm, x = x + Sublayer(LayerNorm(x)) (deviation; see module docstring).
+    With causal=True and a cache this is also a decoder-only (GPT-style) block.
+    `from_torch(module)` copies a torch.nn.TransformerEncoderLayer.
+    """
+
+    has_cross_attention = False
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        key_padding_mask: Tensor | None = None,
+        causal: bool = False,
+        cache: KVCache | None = None,
+        need_weights: bool = False,
+    ) -> EncoderLayerOutput:
+        """x (B, T, D); key_padding_mask (B, T) bool, True = real token (with a cache: this
+        call's tokens only). Returns EncoderLayerOutput(output (B, T, D), weights or None)."""
+        self_attention = partial(
+            self.self_attn,
+            key_padding_mask=key_padding_mask,
+            causal=causal,
+            cache=cache,
+            need_weights=need_weights,
+        )
+        x, weights = self._sublayer(x, self.norm1, self.dropout1, self_attention)  # (B, T, D)
+        x, _ = self._sublayer(x, self.norm2, self.dropout2, self._feed_forward)  # (B, T, D)
+        return EncoderLayerOutput(x, weights)
+
+
+class TransformerDecoderLayer(_TransformerLayer):
+    """Masked self-attention, cross-attention over the memory, feed-forward (sec. 3.1).
+
+    Same residual/LayerNorm placement as TransformerEncoderLayer (post-norm default, pre-norm with
+    norm_first=True), with norm1/dropout1 around self-attention, norm2/dropout2 around
+    cross-attention and norm3/dropout3 around the feed-forward network, as in torch.
+    `from_torch(module)` copies a torch.nn.TransformerDecoderLayer.
+    """
+
+    has_cross_attention = True
+
     def forward(
         self,
         x: Tensor,
@@ -319,81 +296,40 @@ class TransformerDecoderLayer(_FeedForward, _ImplSwitch, nn.Module):
         self_cache = None if cache is None else cache.self_attn
         cross_cache = None if cache is None else cache.cross_attn
 
-        h = self.norm1(x) if self.norm_first else x  # (B, T, D)
-        self_attn = self.self_attn(
-            h,
+        self_attention = partial(
+            self.self_attn,
             key_padding_mask=target_padding_mask,
             causal=causal,
             cache=self_cache,
             need_weights=need_weights,
         )
-        x = x + self.dropout1(self_attn.output)  # (B, T, D)
-        if not self.norm_first:
-            x = self.norm1(x)  # (B, T, D)
-
-        h = self.norm2(x) if self.norm_first else x  # (B, T, D)
-        cross_attn = self.cross_attn(
-            h,
-            memory,
+        cross_attention = partial(
+            self.cross_attn,
+            key=memory,
             key_padding_mask=memory_padding_mask,
             cache=cross_cache,
             need_weights=need_weights,
         )
-        x = x + self.dropout2(cross_attn.output)  # (B, T, D)
-        if not self.norm_first:
-            x = self.norm2(x)  # (B, T, D)
-
-        h = self.norm3(x) if self.norm_first else x  # (B, T, D)
-        x = x + self.dropout3(self._feed_forward(h))  # (B, T, D)
-        if not self.norm_first:
-            x = self.norm3(x)  # (B, T, D)
-        return DecoderLayerOutput(x, self_attn.weights, cross_attn.weights)
+        x, self_weights = self._sublayer(x, self.norm1, self.dropout1, self_attention)
+        x, cross_weights = self._sublayer(x, self.norm2, self.dropout2, cross_attention)
+        x, _ = self._sublayer(x, self.norm3, self.dropout3, self._feed_forward)  # (B, T, D)
+        return DecoderLayerOutput(x, self_weights, cross_weights)
 
 
-def _build_stack(
-    layer_class: type[TransformerEncoderLayer] | type[TransformerDecoderLayer],
-    *,
-    num_layers: int,
-    d_model: int,
-    num_heads: int,
-    dim_feedforward: int,
-    dropout: float,
-    activation: str,
-    norm_first: bool,
-    layer_norm_eps: float,
-    bias: bool,
-    impl: str,
-    final_norm: bool | None,
-) -> tuple[list[nn.Module], nn.Module | None]:
-    """num_layers layers of one shape, and the stack's final LayerNorm (None when unused)."""
-    layers = [
-        layer_class(d_model, num_heads, dim_feedforward, dropout, activation=activation,
-                    norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias, impl=impl)
-        for _ in range(num_layers)
-    ]  # fmt: skip
-    use_norm = norm_first if final_norm is None else final_norm
-    norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if use_norm else None
-    return layers, norm
+LayerT = TypeVar("LayerT", TransformerEncoderLayer, TransformerDecoderLayer)
 
 
-def _final_norm_from_torch(norm: nn.Module | None) -> nn.Module | None:
-    return None if norm is None else copy.deepcopy(norm)
+class _TransformerStack(_ImplSwitch, nn.Module, Generic[LayerT]):
+    """What TransformerEncoder and TransformerDecoder share: layers of one kind (`layer_class`)
+    and an optional final LayerNorm, made from layers, from hyper-parameters or from torch.nn."""
 
+    layer_class: type[LayerT]
 
-class TransformerEncoder(_ImplSwitch, nn.Module):
-    """A stack of encoder layers and an optional final LayerNorm (needed after pre-norm layers).
-
-    Build it from layers you made (`TransformerEncoder(layers, final_norm=...)`) or from
-    hyper-parameters (`TransformerEncoder.build(num_layers=6, d_model=512, num_heads=8, ...)`).
-    """
-
-    def __init__(
-        self, layers: Iterable[TransformerEncoderLayer], *, final_norm: nn.Module | None = None
-    ) -> None:
+    def __init__(self, layers: Iterable[LayerT], *, final_norm: nn.Module | None = None) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
         if len(self.layers) == 0:
-            raise ValueError("TransformerEncoder needs at least one layer")
+            raise ValueError(f"{type(self).__name__} needs at least one layer")
         self.final_norm = final_norm
 
     @classmethod
@@ -411,24 +347,55 @@ class TransformerEncoder(_ImplSwitch, nn.Module):
         bias: bool = True,
         impl: str = "fused",
         final_norm: bool | None = None,
-    ) -> TransformerEncoder:
+    ) -> Self:
         """num_layers identical-shaped layers; final_norm defaults to norm_first, since a pre-norm
         stack's output is otherwise never normalised."""
-        layers, norm = _build_stack(
-            TransformerEncoderLayer, num_layers=num_layers, d_model=d_model, num_heads=num_heads,
-            dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
-            norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias, impl=impl,
-            final_norm=final_norm,
-        )  # fmt: skip
+        layers = [
+            cls.layer_class(d_model, num_heads, dim_feedforward, dropout, activation=activation,
+                            norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias,
+                            impl=impl)
+            for _ in range(num_layers)
+        ]  # fmt: skip
+        use_norm = norm_first if final_norm is None else final_norm
+        norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if use_norm else None
         return cls(layers, final_norm=norm)
 
     @classmethod
     def from_torch(
-        cls, module: nn.TransformerEncoder, *, impl: str = "fused"
-    ) -> TransformerEncoder:
-        """Copy a torch.nn.TransformerEncoder: every layer, and its `norm` as `final_norm`."""
-        layers = [TransformerEncoderLayer.from_torch(layer, impl=impl) for layer in module.layers]
-        return cls(layers, final_norm=_final_norm_from_torch(module.norm))
+        cls, module: nn.TransformerEncoder | nn.TransformerDecoder, *, impl: str = "fused"
+    ) -> Self:
+        """Copy a torch.nn.TransformerEncoder or TransformerDecoder (the one matching this stack):
+        every layer, and its `norm` as `final_norm`."""
+        layers = [cls.layer_class.from_torch(layer, impl=impl) for layer in module.layers]
+        norm = None if module.norm is None else copy.deepcopy(module.norm)
+        return cls(layers, final_norm=norm)
+
+    def _layers_and_caches(
+        self, cache: TransformerCache | None
+    ) -> Iterator[tuple[nn.Module, KVCache | DecoderLayerCache | None]]:
+        """Each layer with its own cache (None without one), after checking the cache fits."""
+        if cache is None:
+            return ((layer, None) for layer in self.layers)
+        if len(cache.layers) != len(self.layers):
+            raise ValueError(
+                f"cache has {len(cache.layers)} layers but the stack has {len(self.layers)}; "
+                "make it with the stack's new_cache()"
+            )
+        return zip(self.layers, cache.layers, strict=True)
+
+    def _final_norm(self, x: Tensor) -> Tensor:
+        return x if self.final_norm is None else self.final_norm(x)  # (B, T, D)
+
+
+class TransformerEncoder(_TransformerStack[TransformerEncoderLayer]):
+    """A stack of encoder layers and an optional final LayerNorm (needed after pre-norm layers).
+
+    Build it from layers you made (`TransformerEncoder(layers, final_norm=...)`), from
+    hyper-parameters (`TransformerEncoder.build(num_layers=6, d_model=512, num_heads=8, ...)`) or
+    from a torch.nn.TransformerEncoder (`TransformerEncoder.from_torch(module)`).
+    """
+
+    layer_class = TransformerEncoderLayer
 
     def new_cache(self) -> TransformerCache:
         """An empty cache for incremental causal decoding (decoder-only models)."""
@@ -444,10 +411,8 @@ class TransformerEncoder(_ImplSwitch, nn.Module):
         need_weights: bool = False,
     ) -> EncoderOutput:
         """x (B, T, D). Returns EncoderOutput(output (B, T, D), every layer's weights or None)."""
-        _check_cache(cache, len(self.layers))
         weights = []
-        for i, layer in enumerate(self.layers):
-            layer_cache = None if cache is None else cache.layers[i]
+        for layer, layer_cache in self._layers_and_caches(cache):
             out = layer(
                 x,
                 key_padding_mask=key_padding_mask,
@@ -457,59 +422,19 @@ class TransformerEncoder(_ImplSwitch, nn.Module):
             )
             x = out.output  # (B, T, D)
             weights.append(out.self_attn_weights)
-        if self.final_norm is not None:
-            x = self.final_norm(x)  # (B, T, D)
+        x = self._final_norm(x)  # (B, T, D)
         return EncoderOutput(x, tuple(weights) if need_weights else None)
 
 
-class TransformerDecoder(_ImplSwitch, nn.Module):
+class TransformerDecoder(_TransformerStack[TransformerDecoderLayer]):
     """A stack of decoder layers and an optional final LayerNorm, with per-layer caches.
 
-    Build it from layers (`TransformerDecoder(layers, final_norm=...)`) or from hyper-parameters
-    (`TransformerDecoder.build(num_layers=6, d_model=512, num_heads=8, ...)`).
+    Build it from layers (`TransformerDecoder(layers, final_norm=...)`), from hyper-parameters
+    (`TransformerDecoder.build(num_layers=6, d_model=512, num_heads=8, ...)`) or from a
+    torch.nn.TransformerDecoder (`TransformerDecoder.from_torch(module)`).
     """
 
-    def __init__(
-        self, layers: Iterable[TransformerDecoderLayer], *, final_norm: nn.Module | None = None
-    ) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-        if len(self.layers) == 0:
-            raise ValueError("TransformerDecoder needs at least one layer")
-        self.final_norm = final_norm
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        num_layers: int,
-        d_model: int,
-        num_heads: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str = "relu",
-        norm_first: bool = False,
-        layer_norm_eps: float = 1e-5,
-        bias: bool = True,
-        impl: str = "fused",
-        final_norm: bool | None = None,
-    ) -> TransformerDecoder:
-        """num_layers identical-shaped layers; final_norm defaults to norm_first."""
-        layers, norm = _build_stack(
-            TransformerDecoderLayer, num_layers=num_layers, d_model=d_model, num_heads=num_heads,
-            dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
-            norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias, impl=impl,
-            final_norm=final_norm,
-        )  # fmt: skip
-        return cls(layers, final_norm=norm)
-
-    @classmethod
-    def from_torch(
-        cls, module: nn.TransformerDecoder, *, impl: str = "fused"
-    ) -> TransformerDecoder:
-        """Copy a torch.nn.TransformerDecoder: every layer, and its `norm` as `final_norm`."""
-        layers = [TransformerDecoderLayer.from_torch(layer, impl=impl) for layer in module.layers]
-        return cls(layers, final_norm=_final_norm_from_torch(module.norm))
+    layer_class = TransformerDecoderLayer
 
     def new_cache(self) -> TransformerCache:
         """An empty cache for incremental decoding: one DecoderLayerCache per layer."""
@@ -528,10 +453,8 @@ class TransformerDecoder(_ImplSwitch, nn.Module):
     ) -> DecoderOutput:
         """x (B, T, D), memory (B, S, D). Returns DecoderOutput(output (B, T, D), every layer's
         self- and cross-attention weights or None)."""
-        _check_cache(cache, len(self.layers))
         self_weights, cross_weights = [], []
-        for i, layer in enumerate(self.layers):
-            layer_cache = None if cache is None else cache.layers[i]
+        for layer, layer_cache in self._layers_and_caches(cache):
             out = layer(
                 x,
                 memory,
@@ -544,16 +467,7 @@ class TransformerDecoder(_ImplSwitch, nn.Module):
             x = out.output  # (B, T, D)
             self_weights.append(out.self_attn_weights)
             cross_weights.append(out.cross_attn_weights)
-        if self.final_norm is not None:
-            x = self.final_norm(x)  # (B, T, D)
+        x = self._final_norm(x)  # (B, T, D)
         if not need_weights:
             return DecoderOutput(x, None, None)
         return DecoderOutput(x, tuple(self_weights), tuple(cross_weights))
-
-
-def _check_cache(cache: TransformerCache | None, num_layers: int) -> None:
-    if cache is not None and len(cache.layers) != num_layers:
-        raise ValueError(
-            f"cache has {len(cache.layers)} layers but the stack has {num_layers}; "
-            "make it with the stack's new_cache()"
-        )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from seqlab.errors import SeqlabError
 
 if TYPE_CHECKING:
+    from seqlab.tasks.base import Task
     from seqlab.tasks.options import TaskOptions
 
 TASK_NAMES: tuple[str, ...] = ("memory", "sentiment", "translation", "forecasting", "lm")
@@ -36,24 +37,20 @@ def _check_name(name: str) -> None:
         raise SeqlabError(f"unknown task '{name}'; choose one of: {available}")
 
 
-def task_class(name: str) -> type:
+def task_class(name: str) -> type[Task]:
     """The Task class of workload ``name``; a one-line error for an unknown or unbuilt task."""
     _check_name(name)
-    package = _TASK_MODULES[name]
-    try:
-        module = importlib.import_module(f"{package}.task")
-    except ModuleNotFoundError as error:  # a workload not yet made a package (transitional)
-        if error.name != f"{package}.task" and not package.startswith(str(error.name)):
-            raise
-        module = importlib.import_module(package)
-    return module.TASK
+    module = importlib.import_module(f"{_TASK_MODULES[name]}.task")
+    task: type[Task] = module.TASK
+    return task
 
 
 def task_options(name: str) -> TaskOptions:
     """Workload ``name``'s :class:`TaskOptions`, read without importing the task (or torch)."""
     _check_name(name)
     module = importlib.import_module(f"{_TASK_MODULES[name]}.options")
-    return module.OPTIONS
+    options: TaskOptions = module.OPTIONS
+    return options
 
 
 def available_tasks() -> tuple[str, ...]:

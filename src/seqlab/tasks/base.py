@@ -18,7 +18,7 @@ from torch import nn
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import ModelDir
 from seqlab.models.config import ModelConfig
-from seqlab.tasks.options import CliOption, TaskOptions
+from seqlab.tasks.options import TaskOptions
 from seqlab.train import StepLoss, TrainConfig
 
 
@@ -35,7 +35,9 @@ class RunConfig:
 class Task(ABC):
     """Base class of a workload. Subclasses set ``options`` (their package's torch-free
     ``options.OPTIONS``), ``data_config_class`` and the abstract methods; ``name``,
-    ``families`` and ``default_family`` are copied from ``options``."""
+    ``families`` and ``default_family`` are copied from ``options``. Presets, family defaults
+    and flags are read from ``options`` alone (by seqlab.tasks.configuration and
+    ``seqlab train``), never from the class, so they need no torch."""
 
     options: ClassVar[TaskOptions]
     name: ClassVar[str]
@@ -76,22 +78,6 @@ class Task(ABC):
 
     @abstractmethod
     def build_model(self) -> nn.Module: ...
-
-    @classmethod
-    def presets(cls) -> dict[str, dict[str, Any]]:
-        """Named partial configs (``{"data": {...}, "model": {...}, "train": {...}}``)."""
-        return dict(cls.options.presets) if hasattr(cls, "options") else {}
-
-    @classmethod
-    def family_defaults(cls, family: str) -> dict[str, Any]:
-        """Partial config applied when ``family`` is chosen (before presets and overrides)."""
-        return cls.options.family_defaults(family) if hasattr(cls, "options") else {}
-
-    @classmethod
-    def cli_options(cls) -> list[CliOption]:
-        """Options this task adds to ``seqlab train TASK``: (flag, section, key, argparse
-        keyword arguments); each sets config key ``section.key``."""
-        return list(cls.options.cli_options) if hasattr(cls, "options") else []
 
     def report(self, model: nn.Module, split: str) -> dict[str, Any]:
         """What ``seqlab eval`` prints: the metrics, plus any detail nested under further keys."""

@@ -57,6 +57,13 @@ def evaluate_split(
         model.train(was_training)
 
 
+def initial_model(task: Task) -> nn.Module:
+    """The model a training run of ``task`` starts from: ``task.build_model()`` right after
+    every generator is seeded with the run's seed (seqlab.utils.seeding, point 1)."""
+    seed_everything(task.run.train.seed)
+    return task.build_model()
+
+
 def train_run(
     run: RunConfig,
     out_dir: str | Path,
@@ -72,6 +79,10 @@ def train_run(
     task: the task object to train (built from ``run`` when None); ``seqlab retrain`` passes one
     holding the previous model's scaler. initial_weights: a state dict the freshly built model
     starts from instead of its initialisation (loaded strictly: every name must match).
+
+    Seeding (seqlab.utils.seeding): the model is built right after every generator is seeded
+    with ``run.train.seed`` (``initial_model``), and ``fit`` seeds them again before its first
+    step, so the training's random draws do not depend on how many the model's building took.
     """
     out = ModelDir(out_dir)
     if task is None:
@@ -89,8 +100,7 @@ def train_run(
             "continue it, or choose another --out"
         )
     out.create()
-    seed_everything(run.train.seed)  # the weights' initialisation is part of the seed's promise
-    model = task.build_model()
+    model = initial_model(task)
     if initial_weights is not None:
         model.load_state_dict(initial_weights, strict=True)
     out.write_config(config_json(run, task.artifacts()))
@@ -131,7 +141,8 @@ def train_run(
 
 
 def run_config_of(config: dict[str, Any]) -> RunConfig:
-    sections = {key: config[key] for key in ("task", "data", "model", "train") if key in config}
+    names = ("task", "data", "model", "train")
+    sections: dict[str, Any] = {key: config[key] for key in names if key in config}
     return run_config_from_dict(sections)
 
 

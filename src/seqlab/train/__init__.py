@@ -5,6 +5,11 @@
 exact gradient accumulation, global-norm clipping, non-finite step skipping, evaluation with
 best/last checkpoints (``checkpoint.py``), early stopping, step and wall-clock budgets, exact
 resume, and a JSON-lines log. References are named in each module.
+
+``loop.py`` holds ``fit``, which reads as the loop; the pieces it calls: ``session.py`` (set-up
+and the state the pieces share), ``step.py`` (one optimizer step), ``evaluation.py`` (evaluate
+and checkpoint), ``optim.py`` (AdamW and gradient averaging/clipping), ``run_state.py`` (the
+counters a checkpoint saves), ``checkpoint.py`` with ``checkpoint_codec.py`` (the files).
 """
 
 from seqlab.train.checkpoint import (
@@ -16,15 +21,8 @@ from seqlab.train.checkpoint import (
     save_weights_checkpoint,
 )
 from seqlab.train.config import TrainConfig
-from seqlab.train.loop import (
-    EvalRecord,
-    FitResult,
-    StopReason,
-    TrainingDiverged,
-    build_optimizer,
-    fit,
-    resolve_device,
-)
+from seqlab.train.loop import FitResult, StopReason, fit
+from seqlab.train.optim import build_optimizer
 from seqlab.train.progress import (
     PlainProgress,
     ProgressReporter,
@@ -34,7 +32,10 @@ from seqlab.train.progress import (
     make_progress,
 )
 from seqlab.train.protocol import StepLoss, TrainableTask, detach_state, move_to
+from seqlab.train.run_state import EvalRecord
 from seqlab.train.schedules import build_scheduler, lr_multiplier, transformer_peak_lr
+from seqlab.train.session import resolve_device
+from seqlab.train.step import TrainingDiverged
 
 __all__ = [
     "EvalRecord",

@@ -1,8 +1,9 @@
 """Training checkpoints in safetensors + JSON (no pickle, so loading never executes code).
 
-References: the safetensors format (Hugging Face, 2022); PyTorch ``Optimizer.state_dict`` layout
-(``state`` keyed by parameter index, ``param_groups`` holding hyper-parameters); POSIX
-``rename(2)`` for atomic replacement.
+References: the safetensors format (Hugging Face, 2022); POSIX ``rename(2)`` for atomic
+replacement. How optimizer, scheduler and carried state become tensors plus JSON is
+``checkpoint_codec.py``; the progress counters are ``run_state.py``'s; the file names are
+``seqlab.model_dir``'s.
 
 Layout (``out_dir/checkpoints/``)::
 
@@ -32,17 +33,32 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from seqlab.model_dir import (
+    CHECKPOINT_OPTIMIZER,
+    CHECKPOINT_TRAINER_JSON,
+    CHECKPOINT_TRAINER_TENSORS,
+    CHECKPOINT_WEIGHTS,
+    CHECKPOINTS,
+    CheckpointName,
+    ModelDir,
+)
+from seqlab.train.checkpoint_codec import (
+    decode_tree,
+    encode_tree,
+    join_optimizer_state,
+    scheduler_json,
+    split_optimizer_state,
+)
 from seqlab.utils.io import atomic_write_json, fsync_dir, save_safetensors_atomic
 from seqlab.utils.seeding import RngState, capture_rng_state, restore_rng_state
 
 __all__ = [
-    "CHECKPOINTS_DIR",
     "LoadedCheckpoint",
     "checkpoint_path",
     "find_checkpoint",
@@ -51,22 +67,16 @@ __all__ = [
     "load_training_checkpoint",
     "save_training_checkpoint",
     "save_weights_checkpoint",
+    "saved_step",
 ]
 
-CHECKPOINTS_DIR = "checkpoints"
 FORMAT_VERSION = 1
-_MODEL_FILE = "model.safetensors"
-_OPTIMIZER_FILE = "optimizer.safetensors"
-_TRAINER_TENSORS_FILE = "trainer.safetensors"
-_TRAINER_JSON_FILE = "trainer.json"
 _AVERAGE_PREFIX = "average."  # averaged weights, stored among the trainer tensors
 
 
-def checkpoint_path(out_dir: str | os.PathLike[str], which: Literal["last", "best"]) -> Path:
+def checkpoint_path(out_dir: str | os.PathLike[str], which: CheckpointName) -> Path:
     """``out_dir/checkpoints/<which>`` (which may not exist)."""
-    if which not in ("last", "best"):
-        raise ValueError(f"which ({which!r}) must be 'last' or 'best'")
-    return Path(out_dir) / CHECKPOINTS_DIR / which
+    return ModelDir(Path(out_dir)).checkpoint_path(which)
 
 
 def find_checkpoint(folder: str | os.PathLike[str]) -> Path | None:
@@ -77,7 +87,9 @@ def find_checkpoint(folder: str | os.PathLike[str]) -> Path | None:
     """
     path = Path(folder)
     for candidate in (path, path.parent / f".{path.name}.old"):
-        if (candidate / _TRAINER_JSON_FILE).is_file() and (candidate / _MODEL_FILE).is_file():
+        if (candidate / CHECKPOINT_TRAINER_JSON).is_file() and (
+            candidate / CHECKPOINT_WEIGHTS
+        ).is_file():
             return candidate
     return None
 
@@ -107,106 +119,6 @@ def _write_folder_atomically(folder: Path, write: Callable[[Path], None]) -> Non
 
 
 # ----------------------------------------------------------------------------------------------
-# Nested structures of tensors (the carried recurrent state) <-> tensors + JSON
-# ----------------------------------------------------------------------------------------------
-
-
-def _encode_tree(value: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
-    if value is None:
-        return {"kind": "none"}
-    if isinstance(value, torch.Tensor):
-        tensors[prefix] = value.detach()
-        return {"kind": "tensor", "key": prefix}
-    if isinstance(value, tuple | list):
-        items = [_encode_tree(item, f"{prefix}.{i}", tensors) for i, item in enumerate(value)]
-        return {"kind": "tuple" if isinstance(value, tuple) else "list", "items": items}
-    if isinstance(value, Mapping):
-        if not all(isinstance(key, str) and "." not in key for key in value):
-            raise TypeError(f"carried state dict keys must be str without '.', got {list(value)}")
-        items = {k: _encode_tree(item, f"{prefix}.{k}", tensors) for k, item in value.items()}
-        return {"kind": "dict", "items": items}
-    if isinstance(value, bool | int | float | str):
-        return {"kind": "value", "value": value}
-    raise TypeError(
-        f"cannot checkpoint a carried state of type {type(value).__name__}; use tensors, "
-        "tuples, lists, dicts or None"
-    )
-
-
-def _decode_tree(spec: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], device: Any) -> Any:
-    kind = spec["kind"]
-    if kind == "none":
-        return None
-    if kind == "tensor":
-        return tensors[spec["key"]].to(device)
-    if kind in ("tuple", "list"):
-        items = [_decode_tree(item, tensors, device) for item in spec["items"]]
-        return tuple(items) if kind == "tuple" else items
-    if kind == "dict":
-        return {key: _decode_tree(item, tensors, device) for key, item in spec["items"].items()}
-    if kind == "value":
-        return spec["value"]
-    raise ValueError(f"unknown carried-state entry kind {kind!r} in checkpoint")
-
-
-# ----------------------------------------------------------------------------------------------
-# Optimizer and scheduler state <-> tensors + JSON
-# ----------------------------------------------------------------------------------------------
-
-
-def _json_value(value: Any, *, where: str) -> Any:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, tuple | list):
-        return [_json_value(item, where=where) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise TypeError(f"{where} holds a {type(value).__name__}, which a checkpoint cannot store")
-
-
-def _split_optimizer_state(
-    optimizer: torch.optim.Optimizer,
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    state_dict = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for index, entries in state_dict["state"].items():
-        for name, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"state.{index}.{name}"] = value
-            else:
-                where = f"optimizer state {index}.{name}"
-                scalars.setdefault(str(index), {})[name] = _json_value(value, where=where)
-    groups = [
-        {key: _json_value(value, where=f"param group {i} '{key}'") for key, value in group.items()}
-        for i, group in enumerate(state_dict["param_groups"])
-    ]
-    return tensors, {"param_groups": groups, "scalars": scalars}
-
-
-def _join_optimizer_state(
-    optimizer: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor], info: Mapping[str, Any]
-) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for key, tensor in tensors.items():
-        _, index, name = key.split(".", 2)
-        state.setdefault(int(index), {})[name] = tensor
-    for index, entries in info["scalars"].items():
-        state.setdefault(int(index), {}).update(entries)
-    groups = []
-    for saved, current in zip(info["param_groups"], optimizer.param_groups, strict=False):
-        # JSON has no tuples; give back the types the optimizer uses (betas is a tuple).
-        groups.append(
-            {
-                key: tuple(value) if isinstance(current.get(key), tuple) else value
-                for key, value in saved.items()
-            }
-        )
-    groups.extend(info["param_groups"][len(groups) :])  # let load_state_dict report the mismatch
-    return {"state": state, "param_groups": groups}
-
-
-# ----------------------------------------------------------------------------------------------
 # Saving
 # ----------------------------------------------------------------------------------------------
 
@@ -232,19 +144,14 @@ def save_training_checkpoint(
     ``averaged_weights`` (seqlab.train.averaging) are stored beside the raw weights.
     """
     rng = capture_rng_state()
-    optimizer_tensors, optimizer_info = _split_optimizer_state(optimizer)
+    optimizer_tensors, optimizer_info = split_optimizer_state(optimizer)
     trainer_tensors: dict[str, torch.Tensor] = {"rng.torch_cpu": rng.torch_cpu}
     for index, cuda_state in enumerate(rng.torch_cuda):
         trainer_tensors[f"rng.torch_cuda.{index}"] = cuda_state
-    carried_spec = _encode_tree(carried_state, "carried", trainer_tensors)
+    carried_spec = encode_tree(carried_state, "carried", trainer_tensors)
     for name, tensor in (averaged_weights or {}).items():
         trainer_tensors[f"{_AVERAGE_PREFIX}{name}"] = tensor.detach().cpu().contiguous()
-    scheduler_state = {
-        key: _json_value(value, where=f"scheduler '{key}'")
-        if key != "lr_lambdas"
-        else [None] * len(value)  # functions are rebuilt from the config, never stored
-        for key, value in scheduler.state_dict().items()
-    }
+    scheduler_state = scheduler_json(scheduler)
     info = {
         "format": FORMAT_VERSION,
         "kind": "training",
@@ -257,10 +164,10 @@ def save_training_checkpoint(
     }
 
     def write(target: Path) -> None:
-        save_safetensors_atomic(_model_tensors(model), target / _MODEL_FILE)
-        save_safetensors_atomic(optimizer_tensors, target / _OPTIMIZER_FILE)
-        save_safetensors_atomic(trainer_tensors, target / _TRAINER_TENSORS_FILE)
-        atomic_write_json(target / _TRAINER_JSON_FILE, info)  # last: marks the folder complete
+        save_safetensors_atomic(_model_tensors(model), target / CHECKPOINT_WEIGHTS)
+        save_safetensors_atomic(optimizer_tensors, target / CHECKPOINT_OPTIMIZER)
+        save_safetensors_atomic(trainer_tensors, target / CHECKPOINT_TRAINER_TENSORS)
+        atomic_write_json(target / CHECKPOINT_TRAINER_JSON, info)  # last: marks the folder complete
 
     _write_folder_atomically(Path(folder), write)
 
@@ -272,8 +179,8 @@ def save_weights_checkpoint(
     info = {"format": FORMAT_VERSION, "kind": "weights", "progress": dict(progress)}
 
     def write(target: Path) -> None:
-        save_safetensors_atomic(_model_tensors(model), target / _MODEL_FILE)
-        atomic_write_json(target / _TRAINER_JSON_FILE, info)
+        save_safetensors_atomic(_model_tensors(model), target / CHECKPOINT_WEIGHTS)
+        atomic_write_json(target / CHECKPOINT_TRAINER_JSON, info)
 
     _write_folder_atomically(Path(folder), write)
 
@@ -295,7 +202,7 @@ class LoadedCheckpoint:
 
 
 def _read_info(folder: Path) -> dict[str, Any]:
-    info = json.loads((folder / _TRAINER_JSON_FILE).read_text(encoding="utf-8"))
+    info = json.loads((folder / CHECKPOINT_TRAINER_JSON).read_text(encoding="utf-8"))
     if info.get("format") != FORMAT_VERSION:
         raise ValueError(
             f"checkpoint {folder} has format {info.get('format')!r}; this seqlab reads format "
@@ -308,23 +215,35 @@ def _require(folder: str | os.PathLike[str]) -> Path:
     found = find_checkpoint(folder)
     if found is None:
         raise FileNotFoundError(
-            f"no complete checkpoint at {folder} (expected {_MODEL_FILE} and "
-            f"{_TRAINER_JSON_FILE}); train first, or point to the run's out_dir"
+            f"no complete checkpoint at {folder} (expected {CHECKPOINT_WEIGHTS} and "
+            f"{CHECKPOINT_TRAINER_JSON}); train first, or point to the run's out_dir"
         )
     return found
+
+
+def saved_step(folder: str | os.PathLike[str]) -> int | str:
+    """The optimizer step recorded in ``folder``'s trainer.json, or "unknown" when unreadable.
+
+    For messages only (the step of the last good checkpoint), so it never raises.
+    """
+    try:
+        info = json.loads((Path(folder) / CHECKPOINT_TRAINER_JSON).read_text(encoding="utf-8"))
+        return int(info["progress"]["step"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"
 
 
 def load_model_weights(folder: str | os.PathLike[str], model: nn.Module) -> Path:
     """Load ``folder/model.safetensors`` into ``model`` (strict); returns the folder read."""
     found = _require(folder)
-    tensors = load_file(str(found / _MODEL_FILE), device="cpu")
+    tensors = load_file(str(found / CHECKPOINT_WEIGHTS), device="cpu")
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
         first_line = str(err).strip().splitlines()[0]
         raise RuntimeError(
-            f"checkpoint {found / _MODEL_FILE} does not fit this model ({first_line} ...); build "
-            "the model from the config the run was trained with"
+            f"checkpoint {found / CHECKPOINT_WEIGHTS} does not fit this model ({first_line} ...); "
+            "build the model from the config the run was trained with"
         ) from err
     return found
 
@@ -350,12 +269,12 @@ def load_training_checkpoint(
             "checkpoints/last, which holds the optimizer state"
         )
     load_model_weights(found, model)
-    optimizer_tensors = load_file(str(found / _OPTIMIZER_FILE), device="cpu")
-    optimizer_state = _join_optimizer_state(optimizer, optimizer_tensors, info["optimizer"])
+    optimizer_tensors = load_file(str(found / CHECKPOINT_OPTIMIZER), device="cpu")
+    optimizer_state = join_optimizer_state(optimizer, optimizer_tensors, info["optimizer"])
     optimizer.load_state_dict(optimizer_state)
     scheduler_state = dict(info["scheduler"])
     scheduler.load_state_dict(scheduler_state)
-    trainer_tensors = load_file(str(found / _TRAINER_TENSORS_FILE), device="cpu")
+    trainer_tensors = load_file(str(found / CHECKPOINT_TRAINER_TENSORS), device="cpu")
     cuda_count = int(info["rng"].get("torch_cuda", 0))
     restore_rng_state(
         RngState(
@@ -365,7 +284,7 @@ def load_training_checkpoint(
             numpy=info["rng"]["numpy"],
         )
     )
-    carried = _decode_tree(info["carried_state"], trainer_tensors, device)
+    carried = decode_tree(info["carried_state"], trainer_tensors, device)
     averaged = {
         name.removeprefix(_AVERAGE_PREFIX): tensor.to(device)
         for name, tensor in trainer_tensors.items()
@@ -387,10 +306,10 @@ def load_best_weights(model: nn.Module, out_dir: str | os.PathLike[str]) -> Path
     never produced a finite monitored metric has no best).
     """
     for which in ("best", "last"):
-        folder = checkpoint_path(out_dir, which)  # type: ignore[arg-type]
+        folder = checkpoint_path(out_dir, which)
         if find_checkpoint(folder) is not None:
             return load_model_weights(folder, model)
     raise FileNotFoundError(
-        f"no checkpoint under {Path(out_dir) / CHECKPOINTS_DIR} (neither best/ nor last/); "
+        f"no checkpoint under {Path(out_dir) / CHECKPOINTS} (neither best/ nor last/); "
         "train with seqlab.train.fit(..., out_dir) first"
     )

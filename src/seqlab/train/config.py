@@ -64,67 +64,88 @@ class TrainConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("steps", self.steps)
-        _positive_int("batch_size", self.batch_size)
-        _positive_float("lr", self.lr)
-        _number("weight_decay", self.weight_decay, minimum=0.0)
-        if not isinstance(self.betas, tuple) or len(self.betas) != 2:
-            raise ConfigError(f"betas ({self.betas!r}) must be a pair (beta1, beta2)")
-        for index, beta in enumerate(self.betas):
-            _number(f"betas[{index}]", beta, minimum=0.0)
-            if beta >= 1.0:
-                raise ConfigError(f"betas[{index}] ({beta}) must be below 1.0, e.g. 0.98")
-        _positive_float("eps", self.eps)
-        if self.schedule not in _SCHEDULES:
-            allowed = ", ".join(_SCHEDULES)
-            raise ConfigError(f"schedule ({self.schedule!r}) must be one of {allowed}")
-        _int("warmup_steps", self.warmup_steps, minimum=0)
-        if self.schedule == "inverse_sqrt" and self.warmup_steps < 1:
-            raise ConfigError(
-                "warmup_steps (0) must be at least 1 for schedule 'inverse_sqrt' "
-                "(its peak sits at step == warmup_steps); use schedule 'constant' for no warm-up"
-            )
-        if self.schedule in ("cosine", "linear") and self.warmup_steps >= self.steps:
-            raise ConfigError(
-                f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps}) for "
-                f"schedule '{self.schedule}', or the decay never starts; lower warmup_steps"
-            )
-        _number("min_lr_ratio", self.min_lr_ratio, minimum=0.0)
-        if self.min_lr_ratio > 1.0:
-            raise ConfigError(f"min_lr_ratio ({self.min_lr_ratio}) must be in [0, 1]")
-        if self.grad_clip is not None:
-            _positive_float("grad_clip", self.grad_clip)
-        _positive_int("grad_accum_steps", self.grad_accum_steps)
-        _positive_int("eval_every", self.eval_every)
-        if self.early_stopping_patience is not None:
-            _positive_int("early_stopping_patience", self.early_stopping_patience)
-        _number("early_stopping_min_delta", self.early_stopping_min_delta, minimum=0.0)
-        if self.stop_at is not None and not math.isfinite(self.stop_at):
-            raise ConfigError(f"stop_at ({self.stop_at}) must be a finite number or null")
-        if self.max_seconds is not None:
-            _positive_float("max_seconds", self.max_seconds)
-        if self.threads is not None:
-            _positive_int("threads", self.threads)
-        if self.weight_average_decay is not None and not 0.0 < self.weight_average_decay < 1.0:
-            raise ConfigError(
-                f"weight_average_decay ({self.weight_average_decay}) must be in (0, 1), e.g. "
-                "0.999, or null for no averaging"
-            )
-        _int("seed", self.seed, minimum=0)
-        if self.seed > _MAX_SEED:
-            raise ConfigError(f"seed ({self.seed}) must be at most {_MAX_SEED}")
-        if self.device not in _DEVICES:
-            raise ConfigError(f"device ({self.device!r}) must be one of {', '.join(_DEVICES)}")
-        if not isinstance(self.amp, bool):
-            raise ConfigError(f"amp ({self.amp!r}) must be true or false")
-        if self.amp and self.device == "cpu":
-            raise ConfigError(
-                "amp (true) needs a GPU but device is 'cpu'; set amp=false or device=cuda/auto"
-            )
-        _positive_int("log_every", self.log_every)
-        _positive_int("max_nonfinite_steps", self.max_nonfinite_steps)
-        if not isinstance(self.keep_checkpoints, bool):
-            raise ConfigError(f"keep_checkpoints ({self.keep_checkpoints!r}) must be true/false")
+        # A fixed order: with several bad values, the same one is always reported.
+        _check_batches_and_optimizer(self)
+        _check_schedule(self)
+        _check_gradients(self)
+        _check_run(self)
+
+
+def _check_batches_and_optimizer(config: TrainConfig) -> None:
+    """Check steps, batch_size and the AdamW settings."""
+    _positive_int("steps", config.steps)
+    _positive_int("batch_size", config.batch_size)
+    _positive_float("lr", config.lr)
+    _number("weight_decay", config.weight_decay, minimum=0.0)
+    if not isinstance(config.betas, tuple) or len(config.betas) != 2:
+        raise ConfigError(f"betas ({config.betas!r}) must be a pair (beta1, beta2)")
+    for index, beta in enumerate(config.betas):
+        _number(f"betas[{index}]", beta, minimum=0.0)
+        if beta >= 1.0:
+            raise ConfigError(f"betas[{index}] ({beta}) must be below 1.0, e.g. 0.98")
+    _positive_float("eps", config.eps)
+
+
+def _check_schedule(config: TrainConfig) -> None:
+    """Check the learning-rate schedule and its warm-up."""
+    if config.schedule not in _SCHEDULES:
+        allowed = ", ".join(_SCHEDULES)
+        raise ConfigError(f"schedule ({config.schedule!r}) must be one of {allowed}")
+    _int("warmup_steps", config.warmup_steps, minimum=0)
+    if config.schedule == "inverse_sqrt" and config.warmup_steps < 1:
+        raise ConfigError(
+            "warmup_steps (0) must be at least 1 for schedule 'inverse_sqrt' "
+            "(its peak sits at step == warmup_steps); use schedule 'constant' for no warm-up"
+        )
+    if config.schedule in ("cosine", "linear") and config.warmup_steps >= config.steps:
+        raise ConfigError(
+            f"warmup_steps ({config.warmup_steps}) must be below steps ({config.steps}) for "
+            f"schedule '{config.schedule}', or the decay never starts; lower warmup_steps"
+        )
+    _number("min_lr_ratio", config.min_lr_ratio, minimum=0.0)
+    if config.min_lr_ratio > 1.0:
+        raise ConfigError(f"min_lr_ratio ({config.min_lr_ratio}) must be in [0, 1]")
+
+
+def _check_gradients(config: TrainConfig) -> None:
+    """Check clipping and accumulation."""
+    if config.grad_clip is not None:
+        _positive_float("grad_clip", config.grad_clip)
+    _positive_int("grad_accum_steps", config.grad_accum_steps)
+
+
+def _check_run(config: TrainConfig) -> None:
+    """Check evaluation, stopping, budgets, seed, device, logging and checkpoints."""
+    _positive_int("eval_every", config.eval_every)
+    if config.early_stopping_patience is not None:
+        _positive_int("early_stopping_patience", config.early_stopping_patience)
+    _number("early_stopping_min_delta", config.early_stopping_min_delta, minimum=0.0)
+    if config.stop_at is not None and not math.isfinite(config.stop_at):
+        raise ConfigError(f"stop_at ({config.stop_at}) must be a finite number or null")
+    if config.max_seconds is not None:
+        _positive_float("max_seconds", config.max_seconds)
+    if config.threads is not None:
+        _positive_int("threads", config.threads)
+    if config.weight_average_decay is not None and not 0.0 < config.weight_average_decay < 1.0:
+        raise ConfigError(
+            f"weight_average_decay ({config.weight_average_decay}) must be in (0, 1), e.g. "
+            "0.999, or null for no averaging"
+        )
+    _int("seed", config.seed, minimum=0)
+    if config.seed > _MAX_SEED:
+        raise ConfigError(f"seed ({config.seed}) must be at most {_MAX_SEED}")
+    if config.device not in _DEVICES:
+        raise ConfigError(f"device ({config.device!r}) must be one of {', '.join(_DEVICES)}")
+    if not isinstance(config.amp, bool):
+        raise ConfigError(f"amp ({config.amp!r}) must be true or false")
+    if config.amp and config.device == "cpu":
+        raise ConfigError(
+            "amp (true) needs a GPU but device is 'cpu'; set amp=false or device=cuda/auto"
+        )
+    _positive_int("log_every", config.log_every)
+    _positive_int("max_nonfinite_steps", config.max_nonfinite_steps)
+    if not isinstance(config.keep_checkpoints, bool):
+        raise ConfigError(f"keep_checkpoints ({config.keep_checkpoints!r}) must be true/false")
 
 
 def _int(name: str, value: object, *, minimum: int) -> None:

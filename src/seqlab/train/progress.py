@@ -15,7 +15,10 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import IO, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 __all__ = [
     "PlainProgress",
@@ -131,8 +134,8 @@ class RichProgress:
         from rich.console import Console
 
         self._console = Console(file=stream) if stream is not None else Console()
-        self._progress = None
-        self._task_id = None
+        self._progress: Progress | None = None
+        self._task_id: TaskID | None = None
 
     def start(self, *, total_steps: int, initial_step: int) -> None:
         from rich.progress import (
@@ -143,7 +146,7 @@ class RichProgress:
             TimeRemainingColumn,
         )
 
-        self._progress = Progress(
+        progress = Progress(
             TextColumn("[bold]train"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -154,10 +157,11 @@ class RichProgress:
             TimeRemainingColumn(),
             console=self._console,
         )
-        self._task_id = self._progress.add_task(
+        self._progress = progress
+        self._task_id = progress.add_task(
             "train", total=total_steps, completed=initial_step, loss="-", lr="-", tokens="-"
         )
-        self._progress.start()
+        progress.start()
 
     def step(self, info: StepInfo) -> None:
         if self._progress is None or self._task_id is None:

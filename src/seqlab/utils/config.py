@@ -4,6 +4,11 @@ References: Python's ``dataclasses`` and ``typing`` (PEP 586 ``Literal``, PEP 60
 YAML 1.1 as parsed by PyYAML's safe loader. DESIGN.md, convention 2: one frozen typed dataclass per
 concern, unknown keys fail and name the key.
 
+A config is composed as layers of plain, partial dicts (defaults, a preset, a file, ``--set``
+overrides parsed by :func:`parse_overrides`), merged in order by :func:`deep_merge`, and typed
+once, at the end, by :func:`from_dict`; so overrides apply together before any dataclass
+validates (``train.warmup_steps=2000 train.steps=5000`` works whatever the order).
+
 Type coercion exists because values arrive as strings from the command line (``train.lr=3e-4``)
 and because PyYAML reads ``3e-4`` (no dot) as a string, not a float. Accepted spellings:
 
@@ -33,11 +38,11 @@ from seqlab.errors import SeqlabError
 
 __all__ = [
     "ConfigError",
-    "apply_overrides",
     "coerce_value",
+    "deep_merge",
     "from_dict",
     "load_config_file",
-    "merge",
+    "parse_overrides",
     "to_dict",
 ]
 
@@ -93,7 +98,7 @@ def coerce_value(value: Any, tp: Any, *, key: str) -> Any:
         if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
             return None
         raise ConfigError(f"{key}: expected none, got {value!r}")
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if isinstance(value, Mapping):
@@ -339,34 +344,6 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, _path: str = "") -> T:
     return _construct(cls, values, path=_path)
 
 
-def merge(instance: T, data: Mapping[str, Any], *, _path: str = "") -> T:
-    """Return a copy of dataclass ``instance`` with the (possibly nested, partial) ``data`` applied.
-
-    Nested sections are merged key by key, so ``{"train": {"lr": 1e-3}}`` changes only ``lr``.
-    """
-    if not dataclasses.is_dataclass(instance) or isinstance(instance, type):
-        raise TypeError(f"merge needs a dataclass instance, got {instance!r}")
-    if not isinstance(data, Mapping):
-        where = f"'{_path}'" if _path else type(instance).__name__
-        raise ConfigError(f"{where} must be a mapping of keys to values, got {data!r}")
-    cls = type(instance)
-    fields = _init_fields(cls)
-    hints = _hints(cls)
-    changes: dict[str, Any] = {}
-    for name, raw in data.items():
-        if name not in fields:
-            raise _unknown_key(cls, _path, name)
-        current = getattr(instance, name)
-        key = _join(_path, name)
-        if dataclasses.is_dataclass(current) and isinstance(raw, Mapping):
-            changes[name] = merge(current, raw, _path=key)
-        else:
-            changes[name] = coerce_value(raw, hints[name], key=key)
-    values = {name: getattr(instance, name) for name in fields}
-    values.update(changes)
-    return _construct(cls, values, path=_path)
-
-
 def to_dict(instance: Any) -> dict[str, Any]:
     """Plain JSON-ready dict of a dataclass: nested dataclasses become dicts, tuples lists."""
     if not dataclasses.is_dataclass(instance) or isinstance(instance, type):
@@ -469,56 +446,59 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def apply_overrides(instance: T, overrides: Sequence[str]) -> T:
-    """Apply ``["train.lr=3e-4", "model.hidden_size=64"]`` to ``instance``; returns a new one.
+# ----------------------------------------------------------------------------------------------
+# Layers: partial config dicts merged in order, and ``--set`` overrides parsed into one
+# ----------------------------------------------------------------------------------------------
 
-    Values are strings coerced to the field's type (see the module docstring); a key given twice
-    takes the later value. All overrides are applied together before the dataclasses validate,
-    so ``train.warmup_steps=2000 train.steps=5000`` works whatever the order. Errors name the
-    override that caused them.
+
+def deep_merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """A new dict: ``base`` with the partial config ``layer`` on top (``layer`` wins).
+
+    Sections merge key by key, so ``{"train": {"lr": 1e-3}}`` changes only ``lr``; any other
+    value replaces the one below it. Nested mappings are copied, so the result shares no dict
+    with either input and changing it never changes a task's presets or defaults.
+    """
+    merged = {key: _copy_sections(value) for key, value in base.items()}
+    for key, value in layer.items():
+        below = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            merged[key] = deep_merge(below, value)
+        else:
+            merged[key] = _copy_sections(value)
+    return merged
+
+
+def _copy_sections(value: Any) -> Any:
+    return deep_merge({}, value) if isinstance(value, Mapping) else value
+
+
+def parse_overrides(overrides: Sequence[str], *, sections: Sequence[str]) -> dict[str, Any]:
+    """``["train.lr=3e-4"]`` -> ``{"train": {"lr": "3e-4"}}``: a layer for :func:`deep_merge`.
+
+    Each override is ``section.key=value`` (deeper keys nest further), ``section`` one of
+    ``sections``; a key given twice takes the later value. Values stay text: :func:`from_dict`
+    types them against the field they land in (the spellings in the module docstring), so its
+    errors name the key.
     """
     if isinstance(overrides, str):
         raise TypeError("overrides must be a list of 'key=value' strings, not one string")
-    if not dataclasses.is_dataclass(instance) or isinstance(instance, type):
-        raise TypeError(f"apply_overrides needs a dataclass instance, got {instance!r}")
     nested: dict[str, Any] = {}
     for override in overrides:
-        key, sep, text = override.partition("=")
-        key = key.strip()
-        parts = key.split(".")
-        if not sep or not key or any(not part for part in parts):
-            raise ConfigError(f"override '{override}' must look like section.key=value")
-        try:
-            value = coerce_value(text, _field_type(type(instance), parts), key=key)
-        except ConfigError as err:
-            raise ConfigError(f"in override '{override}': {err}") from err
+        key, sep, value = override.partition("=")
+        parts = key.strip().split(".")
+        if not sep or any(not part for part in parts) or len(parts) < 2:
+            raise ConfigError(
+                f"override '{override}' must look like section.key=value, e.g. train.lr=3e-4"
+            )
+        if parts[0] not in sections:
+            raise ConfigError(
+                f"override '{override}': unknown section '{parts[0]}'; use one of "
+                f"{', '.join(sections)}"
+            )
         section = nested
         for part in parts[:-1]:
             if not isinstance(section.get(part), dict):
-                section[part] = {}
+                section[part] = {}  # a later, deeper key replaces a value set before
             section = section[part]
-        section[parts[-1]] = value
-    try:
-        return merge(instance, nested)
-    except ConfigError as err:
-        given = " ".join(overrides)
-        raise ConfigError(f"after overrides '{given}': {err}") from err
-
-
-def _field_type(cls: type, parts: Sequence[str]) -> Any:
-    """The declared type of the field at dotted path ``parts`` below dataclass ``cls``."""
-    path = ""
-    for depth, part in enumerate(parts):
-        if part not in _init_fields(cls):
-            raise _unknown_key(cls, path, part)
-        hint = _hints(cls)[part]
-        path = _join(path, part)
-        if depth == len(parts) - 1:
-            return hint
-        sections = [hint] if dataclasses.is_dataclass(hint) else []
-        if _is_union(hint):
-            sections = [arg for arg in get_args(hint) if dataclasses.is_dataclass(arg)]
-        if not sections:
-            raise ConfigError(f"'{path}' is a single value, not a section; set it as {path}=...")
-        cls = sections[0]
-    raise AssertionError("unreachable: parts is never empty")
+        section[parts[-1]] = value.strip()
+    return nested

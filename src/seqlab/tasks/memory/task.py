@@ -27,6 +27,7 @@ from seqlab.tasks.base import Task
 from seqlab.tasks.memory.config import MemoryDataConfig
 from seqlab.tasks.memory.options import OPTIONS
 from seqlab.train import StepLoss
+from seqlab.utils.seeding import init_generator
 
 if TYPE_CHECKING:
     from seqlab.tasks.memory.predictor import MemoryPredictor
@@ -62,7 +63,7 @@ class MemoryTask(Task):
 
     def build_model(self) -> MemoryModel:
         data = self.data
-        generator = torch.Generator().manual_seed(self.run.train.seed)
+        generator = init_generator(self.run.train.seed)
         kind_outputs = {"recall": data.alphabet_size, "adding": 1, "copy": data.alphabet_size}
         return MemoryModel(
             config=self.run.model,

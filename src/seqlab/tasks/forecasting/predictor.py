@@ -20,25 +20,28 @@ import torch
 from seqlab.data.series import SeriesFrame
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
+from seqlab.tasks.forecasting.task import ForecastingTask
 
 
-class ForecastingPredictor(Predictor["ForecastingTask"]):
+class ForecastingPredictor(Predictor[ForecastingTask]):
+    """Forecasts the next ``horizon`` steps: ``forecast(csv_path_or_dataframe)``."""
+
     @property
     def columns(self) -> tuple[str, ...]:
         """The columns the model reads, the target last."""
-        return self.task_object.columns
+        return self.task_object.series_data.columns
 
     @property
     def forecast_columns(self) -> tuple[str, ...]:
-        return self.task_object.forecast_columns
+        return self.task_object.series_data.forecast_columns
 
     @property
     def input_length(self) -> int:
-        return self.task_object.data.input_length
+        return self.task_object.series_data.config.input_length
 
     @property
     def horizon(self) -> int:
-        return self.task_object.data.horizon
+        return self.task_object.series_data.config.horizon
 
     def read(self, data: pd.DataFrame | str | os.PathLike[str]) -> SeriesFrame:
         """The data as a checked, regular series with the model's columns."""
@@ -47,18 +50,19 @@ class ForecastingPredictor(Predictor["ForecastingTask"]):
         if isinstance(data, pd.DataFrame):
             return self._read_frame(data)
         if isinstance(data, str | os.PathLike):
-            return self.task_object.read_file(Path(data))
+            return self.task_object.series_data.read_file(Path(data))
         raise TypeError(
             f"forecast takes a CSV path or a pandas DataFrame, not {type(data).__name__}"
         )
 
     def _read_frame(self, frame: pd.DataFrame) -> SeriesFrame:
         # Through a CSV, so a DataFrame passes exactly the checks and repairs a file does.
+        series_data = self.task_object.series_data
         timestamp_column = None
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "data.csv"
             if isinstance(frame.index, pd.DatetimeIndex):
-                timestamp_column = self.task_object.data.timestamp_column or "timestamp"
+                timestamp_column = series_data.config.timestamp_column or "timestamp"
                 if timestamp_column in frame.columns:
                     raise SeqlabError(
                         f"the DataFrame has a DatetimeIndex and a column '{timestamp_column}'; "
@@ -67,7 +71,7 @@ class ForecastingPredictor(Predictor["ForecastingTask"]):
                 frame.to_csv(path, index=True, index_label=timestamp_column)
             else:
                 frame.to_csv(path, index=False)
-            return self.task_object.read_file(
+            return series_data.read_file(
                 path, name="the DataFrame", timestamp_column=timestamp_column
             )
 
@@ -75,10 +79,11 @@ class ForecastingPredictor(Predictor["ForecastingTask"]):
     def forecast(self, data: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
         """The next ``horizon`` steps after the data's last row: a DataFrame indexed by their
         timestamps, one column per forecast variable, in the data's units."""
+        series_data = self.task_object.series_data
         frame = self.read(data)
-        window = self.task_object.input_window(frame)  # (1, L, F_in)
-        forecast = self.model(window.to(self.device))  # (1, H, O)
-        values = self.task_object.to_original(forecast.double().cpu().numpy())[0]  # (H, O)
+        window = series_data.input_window(frame)  # (1, T, F_in)
+        forecast = self.model(window.to(self.device))  # (1, horizon, F_out)
+        values = series_data.to_original(forecast.double().cpu().numpy())[0]  # (horizon, F_out)
         last = frame.timestamps[-1]
         steps = [last + step * frame.frequency for step in range(1, self.horizon + 1)]
         index = pd.DatetimeIndex(steps, name="timestamp")

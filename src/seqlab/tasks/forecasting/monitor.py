@@ -6,8 +6,8 @@ Stationary Observations" (means over consecutive blocks keep a series' dependenc
 the error threshold below is taken over stretches of consecutive windows rather than from a
 z-test that would treat overlapping windows as independent).
 
-What training records (:func:`build_reference`, saved as monitor_reference.json in the model
-directory by ``ForecastingTask.save_trained_files``):
+What training records (:func:`build_reference`, saved as MONITOR_REFERENCE of seqlab.model_dir
+in the model directory by ``ForecastingTask.save_trained_files``):
 
 - ``validation.window_mse``: the trained model's mean squared error on the normalised scale for
   each validation window, in time order;
@@ -55,9 +55,9 @@ F input columns the checks together raise a false alarm up to (1 + F) times in 1
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -73,11 +73,11 @@ from seqlab.data.drift import (
     stretch_psi,
 )
 from seqlab.data.series import SeriesFrame
+from seqlab.data.windows import SplitBounds
 from seqlab.errors import SeqlabError
-from seqlab.model_dir import MONITOR_REFERENCE
-
-if TYPE_CHECKING:
-    from seqlab.tasks.forecasting import ForecastingTask
+from seqlab.model_dir import MONITOR_REFERENCE, ModelDir
+from seqlab.tasks.forecasting.data import ForecastingData
+from seqlab.tasks.forecasting.metrics import window_errors
 
 __all__ = [
     "DEFAULT_WINDOW_HORIZONS",
@@ -86,7 +86,6 @@ __all__ = [
     "MIN_BLOCKS",
     "PSI_MODERATE",
     "PSI_SIGNIFICANT",
-    "REFERENCE_FILE",
     "build_reference",
     "check",
     "error_threshold",
@@ -94,7 +93,6 @@ __all__ = [
     "load_reference",
 ]
 
-REFERENCE_FILE = MONITOR_REFERENCE
 REFERENCE_FORMAT = 1  # raise when the file's meaning changes; monitor then asks to retrain
 DEFAULT_WINDOW_HORIZONS = 7
 ERROR_QUANTILE = 0.99
@@ -105,14 +103,26 @@ PSI_SIGNIFICANT = 0.25
 KS_SAMPLE_SIZE = 1000
 
 
-def build_reference(task: ForecastingTask, model: nn.Module) -> dict[str, Any]:
-    """What monitor compares against, from the trained ``model`` (in eval mode) and ``task``'s
-    training series: JSON-ready."""
-    errors = task.window_errors(model, "val")  # (W_val,)
-    bounds = task.bounds
-    train = task.series.values[bounds.train.slice].astype(np.float64)  # (N_train, F)
+def build_reference(
+    *,
+    validation_errors: np.ndarray,
+    training_values: np.ndarray,
+    columns: Sequence[str],
+    bounds: SplitBounds,
+) -> dict[str, Any]:
+    """What monitor compares against, JSON-ready: ``validation_errors`` (W_val,), the trained
+    model's mean squared error of each validation window in time order; ``training_values``
+    (N_train, F), the training rows of each of the ``columns`` the model reads; ``bounds``, the
+    splits they come from."""
+    errors = np.asarray(validation_errors, dtype=np.float64)  # (W_val,)
+    train = np.asarray(training_values).astype(np.float64)  # (N_train, F)
+    if train.ndim != 2 or train.shape[1] != len(columns):
+        raise ValueError(
+            f"training_values {tuple(train.shape)} must be (rows, {len(columns)}): one column "
+            f"for each of {', '.join(columns)}"
+        )
     inputs: dict[str, Any] = {}
-    for index, column in enumerate(task.columns):
+    for index, column in enumerate(columns):
         values = train[:, index]  # (N_train,)
         edges = quantile_bin_edges(values, PSI_BINS)
         inputs[column] = {
@@ -145,19 +155,17 @@ def _letters(bins: np.ndarray) -> str:
 
 
 def load_reference(model_dir: Path) -> dict[str, Any]:
-    """monitor_reference.json of ``model_dir``; a one-line error when it is missing or bad."""
-    path = Path(model_dir) / REFERENCE_FILE
+    """The monitor reference of ``model_dir``; a one-line error when it is missing or bad."""
+    directory = ModelDir(Path(model_dir))
+    path = directory.file(MONITOR_REFERENCE)
     if not path.is_file():
         raise SeqlabError(
-            f"{model_dir} has no {REFERENCE_FILE} (it was trained before seqlab recorded the "
+            f"{model_dir} has no {MONITOR_REFERENCE} (it was trained before seqlab recorded the "
             "validation errors and training distributions that monitor compares against); "
             f"write a new directory that has one with 'seqlab retrain {model_dir} --data "
             "NEW.csv --out NEW_DIR' or 'seqlab train forecasting'"
         )
-    try:
-        reference = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise SeqlabError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
+    reference = directory.read_json(MONITOR_REFERENCE)
     if not isinstance(reference, dict) or reference.get("format") != REFERENCE_FORMAT:
         raise SeqlabError(
             f"{path} is not a format-{REFERENCE_FORMAT} monitor reference; was it edited by "
@@ -213,16 +221,17 @@ def _psi_reading(psi: float) -> str:
 
 
 def check(
-    task: ForecastingTask,
+    data: ForecastingData,
     model: nn.Module,
     reference: dict[str, Any],
     frame: SeriesFrame,
     *,
     window: int | None = None,
 ) -> dict[str, Any]:
-    """Compare the newest ``window`` rows of ``frame`` with ``reference``; JSON-ready:
-    ``status`` ("OK" or "DRIFT"), ``reasons``, ``period``, ``error`` and ``inputs``."""
-    length, horizon = task.data.input_length, task.data.horizon
+    """Compare the newest ``window`` rows of ``frame`` with ``reference``, the model's windows
+    cut and scaled as ``data`` says; JSON-ready: ``status`` ("OK" or "DRIFT"), ``reasons``,
+    ``period``, ``error`` and ``inputs``."""
+    length, horizon = data.config.input_length, data.config.horizon
     rows = DEFAULT_WINDOW_HORIZONS * horizon if window is None else window
     if rows < horizon:
         raise SeqlabError(
@@ -235,61 +244,27 @@ def check(
             f"input_length = {length} rows before them too ({rows + length} in all); give more "
             "rows or a smaller --window"
         )
-    missing = [column for column in task.columns if column not in reference.get("inputs", {})]
+    missing = [column for column in data.columns if column not in reference.get("inputs", {})]
     if missing or "validation" not in reference:
         raise SeqlabError(
             f"the monitor reference does not describe column(s) {', '.join(missing)} of the "
             "model; was it edited by hand? Retrain the model to write it again"
         )
     first = len(frame) - rows
-
     # Forecast error: every window forecasting rows of the period, against validation stretches.
-    windows = task.window_dataset(frame, rows=range(first - length, len(frame)))
-    recent = task.window_errors(model, windows)  # (W,)
-    limit = error_threshold(np.asarray(reference["validation"]["window_mse"]), int(recent.size))
-    recent_mse = float(recent.mean())
-    validation_mse = float(reference["validation"]["mse"])
-    error = {
-        "recent_mse": recent_mse,
-        **limit,
-        "windows": int(recent.size),
-        "validation_mse": validation_mse,
-        "ratio_to_validation": recent_mse / validation_mse if validation_mse > 0 else None,
-        "status": "DRIFT" if recent_mse > limit["threshold"] else "OK",
-    }
-    reasons = []
-    if error["status"] == "DRIFT":
-        reasons.append(
-            f"forecast error: recent mse {recent_mse:.4g} over {recent.size} windows exceeds "
-            f"{limit['threshold']:.4g}, the {ERROR_QUANTILE:.0%} point of the mean over "
-            f"{limit['stretch_windows']} consecutive validation windows (validation mse "
-            f"{validation_mse:.4g})"
-        )
-
+    windows = data.window_dataset(frame, rows=range(first - length, len(frame)))
+    recent = window_errors(model, windows, batch_size=data.config.eval_batch_size)  # (W,)
+    error = _error_check(recent, reference["validation"])
     # Input drift: each column's newest rows against its training rows.
-    inputs: dict[str, dict[str, Any]] = {}
-    for index, column in enumerate(task.columns):
-        saved = reference["inputs"][column]
-        values = frame.values[first:, index].astype(np.float64)  # (rows,)
-        edges = np.asarray(saved["bin_edges"], dtype=np.float64)
-        psi = population_stability_index(saved["bin_proportions"], bin_proportions(values, edges))
-        level = input_threshold(saved["training_bins"], saved["bin_proportions"], rows)
-        std = saved["std"] if saved["std"] > 0 else 1.0  # a constant column: as the scaler does
-        shift = (float(values.mean()) - saved["mean"]) / std
-        inputs[column] = {
-            "psi": psi,
-            "psi_threshold": level["threshold"],
-            "psi_reading": _psi_reading(psi),
-            "ks": ks_statistic(np.asarray(saved["sample"]), values),
-            "mean_shift_in_std": shift,
-            "status": "DRIFT" if psi > level["threshold"] else "OK",
-        }
-        if inputs[column]["status"] == "DRIFT":
-            reasons.append(
-                f"input '{column}': psi {psi:.3g} exceeds {level['threshold']:.3g}, the "
-                f"{INPUT_QUANTILE:.0%} point over stretches of {level['stretch_rows']} training "
-                f"rows (ks {inputs[column]['ks']:.3g}, mean shifted {shift:+.2f} training std)"
-            )
+    checked = {
+        column: _input_check(frame.values[first:, index], reference["inputs"][column], rows)
+        for index, column in enumerate(data.columns)
+    }
+    inputs = {column: figures for column, (figures, _) in checked.items()}
+    reasons = [] if error["status"] == "OK" else [_error_reason(error)]
+    for column, (figures, stretch_rows) in checked.items():
+        if figures["status"] == "DRIFT":
+            reasons.append(_input_reason(column, figures, stretch_rows))
     return {
         "status": "DRIFT" if reasons else "OK",
         "reasons": reasons,
@@ -309,3 +284,57 @@ def check(
         },
         "data_fixes": frame.report.fixes(),
     }
+
+
+def _error_check(recent: np.ndarray, validation: dict[str, Any]) -> dict[str, Any]:
+    """The recent windows' errors (W,) against stretches of W consecutive validation windows."""
+    limit = error_threshold(np.asarray(validation["window_mse"]), int(recent.size))
+    recent_mse = float(recent.mean())
+    validation_mse = float(validation["mse"])
+    return {
+        "recent_mse": recent_mse,
+        **limit,
+        "windows": int(recent.size),
+        "validation_mse": validation_mse,
+        "ratio_to_validation": recent_mse / validation_mse if validation_mse > 0 else None,
+        "status": "DRIFT" if recent_mse > limit["threshold"] else "OK",
+    }
+
+
+def _error_reason(error: dict[str, Any]) -> str:
+    return (
+        f"forecast error: recent mse {error['recent_mse']:.4g} over {error['windows']} windows "
+        f"exceeds {error['threshold']:.4g}, the {ERROR_QUANTILE:.0%} point of the mean over "
+        f"{error['stretch_windows']} consecutive validation windows (validation mse "
+        f"{error['validation_mse']:.4g})"
+    )
+
+
+def _input_check(
+    recent: np.ndarray, saved: dict[str, Any], rows: int
+) -> tuple[dict[str, Any], int]:
+    """One column's newest ``rows`` values (rows,) against its training rows, as ``saved``:
+    (its figures, the training stretch length its threshold was taken over)."""
+    values = recent.astype(np.float64)  # (rows,)
+    edges = np.asarray(saved["bin_edges"], dtype=np.float64)
+    psi = population_stability_index(saved["bin_proportions"], bin_proportions(values, edges))
+    level = input_threshold(saved["training_bins"], saved["bin_proportions"], rows)
+    std = saved["std"] if saved["std"] > 0 else 1.0  # a constant column: as the scaler does
+    figures = {
+        "psi": psi,
+        "psi_threshold": level["threshold"],
+        "psi_reading": _psi_reading(psi),
+        "ks": ks_statistic(np.asarray(saved["sample"]), values),
+        "mean_shift_in_std": (float(values.mean()) - saved["mean"]) / std,
+        "status": "DRIFT" if psi > level["threshold"] else "OK",
+    }
+    return figures, int(level["stretch_rows"])
+
+
+def _input_reason(column: str, figures: dict[str, Any], stretch_rows: int) -> str:
+    return (
+        f"input '{column}': psi {figures['psi']:.3g} exceeds {figures['psi_threshold']:.3g}, "
+        f"the {INPUT_QUANTILE:.0%} point over stretches of {stretch_rows} training "
+        f"rows (ks {figures['ks']:.3g}, mean shifted {figures['mean_shift_in_std']:+.2f} "
+        "training std)"
+    )

@@ -13,14 +13,18 @@ from typing import Any
 import torch
 
 from seqlab.data.batching import pad_batch
+from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
-from seqlab.infer.streaming import ClassifierStream
+from seqlab.infer.streaming import ClassifierStream, StreamableClassifier
+from seqlab.tasks.sentiment.task import SentimentTask
 
 
-class SentimentPredictor(Predictor["SentimentTask"]):
+class SentimentPredictor(Predictor[SentimentTask]):
+    """``predict(texts)``, ``probabilities(texts)`` and ``stream()`` over a sentiment model."""
+
     @property
     def labels(self) -> list[str]:
-        return self.task_object.labels.to_list()
+        return self.task_object.text_data.labels.to_list()
 
     @torch.inference_mode()  # no autograd bookkeeping at all: ~10% faster at batch 1
     def probabilities(self, texts: list[str]) -> torch.Tensor:
@@ -30,24 +34,27 @@ class SentimentPredictor(Predictor["SentimentTask"]):
         empty = [index for index, text in enumerate(texts) if not text.strip()]
         if empty:
             raise ValueError(f"text {empty[0]} is empty; give each text at least one word")
-        ids, _ = self.task_object.encode(list(texts))
-        batch = pad_batch(ids, pad_id=self.task_object.encoder.pad_id)
+        text_data = self.task_object.text_data
+        batch = pad_batch(text_data.encode(list(texts)).ids, pad_id=text_data.encoder.pad_id)
         logits = self.model(batch.ids.to(self.device), batch.lengths.to(self.device))  # (N, C)
         return torch.softmax(logits.float(), dim=-1).cpu()
 
     def stream(self) -> ClassifierStream:
         """A stream: ``push(text) -> StreamResult`` after each piece of text, ``reset()``."""
-        task = self.task_object
+        text_data = self.task_object.text_data
+        model = self.model
+        if not isinstance(model, StreamableClassifier):
+            raise SeqlabError(f"{type(model).__name__} in {self.model_dir} cannot stream")
 
         def tokenize(text: str) -> list[int]:
-            return task.encoder.tokenizer.encode(text, add_special_tokens=False).ids
+            return text_data.encoder.tokenizer.encode(text, add_special_tokens=False).ids
 
         return ClassifierStream(
-            model=self.model,
+            model=model,
             tokenize=tokenize,
-            prefix_ids=[task.encoder.cls_id] if task.adds_cls else [],
+            prefix_ids=[text_data.encoder.cls_id] if text_data.add_cls else [],
             labels=self.labels,
-            max_length=task.data.max_length,
+            max_length=text_data.config.max_length,
             classify_text=lambda text: self.probabilities([text])[0],
         )
 

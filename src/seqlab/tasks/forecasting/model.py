@@ -1,0 +1,105 @@
+"""The forecaster a run's model config describes, sized for its data (seqlab.models.forecaster).
+
+References: Nie et al., 2023, "A Time Series is Worth 64 Words" (PatchTST: patches, and channel
+independence, one univariate network shared by every series); Lin et al., 2023, "SegRNN"
+(a recurrent network stepping once per segment).
+
+Channel independence (``model.channel_independent``) is on by default exactly when every column
+is forecast (features M) and there are several: with one column it would change nothing but the
+weights' names, and with features MS it would drop the input columns besides the target.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from seqlab.errors import SeqlabError
+from seqlab.models.config import ModelConfig, RecurrentConfig, TransformerConfig
+from seqlab.models.forecaster import (
+    ChannelIndependent,
+    RecurrentForecaster,
+    TransformerForecaster,
+)
+from seqlab.tasks.forecasting.data import ForecastingData
+from seqlab.utils.seeding import init_generator
+
+
+def build_model(config: ModelConfig, data: ForecastingData, *, seed: int) -> nn.Module:
+    """The forecaster for ``data``'s columns and windows; ``seed`` seeds a recurrent network's
+    initialisation (its own generator, as every run of that seed)."""
+    if not isinstance(config, (TransformerConfig, RecurrentConfig)):
+        raise SeqlabError(f"forecasting does not train model family '{config.family}'")
+    columns, outputs = len(data.columns), data.output_features
+    features = columns + data.extra_inputs
+    every_column_forecast = outputs == columns
+    independent = config.channel_independent
+    if independent is None:
+        independent = every_column_forecast and columns > 1
+    if not independent:
+        return _forecaster(
+            config, data, input_features=features, output_features=outputs, seed=seed
+        )
+    if not every_column_forecast:
+        raise SeqlabError(
+            f"model.channel_independent forecasts each column from itself alone, so with "
+            f"data.features {data.config.features} the {columns - 1} input columns "
+            "besides the target would be dropped; use --features M or S, or set "
+            "model.channel_independent=false"
+        )
+    inner = _forecaster(
+        config, data, input_features=1 + data.extra_inputs, output_features=1, seed=seed
+    )
+    return ChannelIndependent(
+        inner,
+        input_features=features,
+        output_features=outputs,
+        extra_inputs=data.extra_inputs,
+    )
+
+
+def _forecaster(
+    config: TransformerConfig | RecurrentConfig,
+    data: ForecastingData,
+    *,
+    input_features: int,
+    output_features: int,
+    seed: int,
+) -> nn.Module:
+    length, horizon = data.config.input_length, data.config.horizon
+    patch = config.patch_length or 1
+    if length % patch:
+        raise SeqlabError(
+            f"data.input_length ({length}) must be divisible by model.patch_length "
+            f"({patch}); set model.patch_length to a divisor of it, or null to read one "
+            "time step at a time"
+        )
+    if isinstance(config, TransformerConfig):
+        if length // patch > config.max_len:
+            raise SeqlabError(
+                f"{length // patch} tokens (input_length {length} / patch_length {patch}) "
+                f"exceed model.max_len ({config.max_len}); raise model.max_len or "
+                "model.patch_length"
+            )
+        return TransformerForecaster(
+            config,
+            input_features=input_features,
+            input_length=length,
+            horizon=horizon,
+            output_features=output_features,
+            patch_length=config.patch_length,
+            instance_norm=config.instance_norm,
+            extra_inputs=data.extra_inputs,
+        )
+    return RecurrentForecaster(
+        config,
+        input_features=input_features,
+        horizon=horizon,
+        output_features=output_features,
+        head=config.forecast_head,
+        input_length=length,
+        last_values_in_head=config.last_values_in_head,
+        instance_norm=config.instance_norm,
+        extra_inputs=data.extra_inputs,
+        patch_length=config.patch_length,
+        generator=init_generator(seed),
+    )

@@ -1,0 +1,127 @@
+"""Evaluate and checkpoint: what ``fit`` does every ``eval_every`` steps and at the end.
+
+References: Polyak & Juditsky 1992 (evaluate the averaged weights, ``averaging.py``); Prechelt
+1998, "Early Stopping - But When?" (stop after a number of evaluations without improvement).
+
+One evaluation: the task's metrics on "val", in eval mode, without a graph, on the averaged
+weights when there are any, with every random generator put back afterwards (so a run that
+evaluates more often still trains exactly the same weights); ``checkpoints/best`` on a finite
+improvement of the monitored metric (weights only, the evaluated ones); ``checkpoints/last``
+always (the raw weights and the full training state); a log line and a progress note. It asks
+to stop when the monitored metric reached ``stop_at`` or patience has run out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Literal
+
+import torch
+from torch import nn
+
+from seqlab.train.averaging import WeightAverage
+from seqlab.train.checkpoint import save_weights_checkpoint
+from seqlab.train.config import TrainConfig
+from seqlab.train.protocol import TrainableTask
+from seqlab.train.run_state import EvalRecord, RunState
+from seqlab.train.session import TrainingSession
+from seqlab.utils.io import append_jsonl
+from seqlab.utils.seeding import capture_rng_state, restore_rng_state
+
+__all__ = ["EVAL_SPLIT", "EvalStop", "evaluate_and_checkpoint"]
+
+EVAL_SPLIT = "val"
+EvalStop = Literal["early_stopping", "target_reached"]
+
+
+def evaluate_and_checkpoint(session: TrainingSession) -> EvalStop | None:
+    """Evaluate "val", save best/ on improvement and last/ always, log and report the metrics;
+    a stop reason when training should end (patience has run out, or the monitored metric
+    reached ``config.stop_at``)."""
+    run = session.run
+    with _averaged_weights(session.average):
+        metrics = _evaluate(session.model, session.task, run.monitor)
+        run.history.append(EvalRecord(step=run.step, split=EVAL_SPLIT, metrics=metrics))
+        run.last_eval_step = run.step
+        if _track_best(run, metrics[run.monitor], session.config):
+            save_weights_checkpoint(session.best_dir, model=session.model, progress=run.to_json())
+    session.save_last()
+    append_jsonl(
+        session.log_path,
+        {"event": "eval", "step": run.step, "split": EVAL_SPLIT, "metrics": metrics,
+         "elapsed": session.elapsed()},
+    )  # fmt: skip
+    shown = ", ".join(f"{name} {metric:.4g}" for name, metric in metrics.items())
+    best = run.best_metric if run.best_metric is None else f"{run.best_metric:.4g}"
+    session.reporter.note(
+        f"eval step {run.step} [{EVAL_SPLIT}] {shown} | best {run.monitor} {best} "
+        f"at step {run.best_step}"
+    )
+    return _stop_reason(run, metrics[run.monitor], session.config)
+
+
+def _averaged_weights(average: WeightAverage | None) -> AbstractContextManager[None]:
+    return average.swapped_in() if average is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _evaluation_mode(model: nn.Module) -> Iterator[None]:
+    # Evaluation must not change training: eval mode (no dropout), no graph, and every RNG put
+    # back afterwards, so a run evaluating more often still trains exactly the same weights.
+    rng = capture_rng_state()
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train()
+        restore_rng_state(rng)
+
+
+def _evaluate(model: nn.Module, task: TrainableTask, monitor: str) -> dict[str, float]:
+    with _evaluation_mode(model):
+        raw = task.evaluate(model, EVAL_SPLIT)
+    if not isinstance(raw, dict):
+        raise TypeError(f"task.evaluate must return a dict of metrics, got {type(raw).__name__}")
+    metrics = {str(name): float(value) for name, value in raw.items()}
+    if monitor not in metrics:
+        raise ValueError(
+            f"monitored metric '{monitor}' is not among task.evaluate's metrics "
+            f"({', '.join(sorted(metrics))}); pass monitor= one of them"
+        )
+    return metrics
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value < best if mode == "min" else value > best
+
+
+def _track_best(run: RunState, value: float, config: TrainConfig) -> bool:
+    """Update the best metric and the patience count for ``value``; True on a new best."""
+    if not _improved(value, run.best_metric, run.mode):
+        run.evals_without_improvement += 1
+        return False
+    # Patience restarts only for a gain larger than min_delta, so evaluation noise that nudges
+    # the best up by a hair does not keep a stalled run alive.
+    gain = math.inf if run.best_metric is None else abs(value - run.best_metric)
+    significant = gain > config.early_stopping_min_delta
+    run.best_metric, run.best_step = value, run.step
+    run.evals_without_improvement = 0 if significant else run.evals_without_improvement + 1
+    return True
+
+
+def _stop_reason(run: RunState, value: float, config: TrainConfig) -> EvalStop | None:
+    target = config.stop_at
+    if target is not None and math.isfinite(value) and not _improved(target, value, run.mode):
+        return "target_reached"  # nothing left to learn: the value is at or past the target
+    patience = config.early_stopping_patience
+    if patience is not None and run.evals_without_improvement >= patience:
+        return "early_stopping"
+    return None
