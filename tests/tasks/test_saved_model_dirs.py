@@ -132,3 +132,23 @@ def test_training_the_fixture_again_gives_the_same_weights_bit_for_bit(name, tmp
     for key, tensor in saved.items():
         assert torch.equal(again[key], tensor), key
     assert _expected(retrained) == _expected(FIXTURES / name)
+
+
+def test_load_reads_config_json_once(saved, monkeypatch):
+    """``seqlab.load`` reads config.json once and hands its contents to the task's predictor."""
+    from seqlab.model_dir import ModelDir
+
+    reads: list[Path] = []
+    original = ModelDir.read_config
+
+    def counting(self: ModelDir) -> dict[str, Any]:
+        reads.append(self.path)
+        return original(self)
+
+    monkeypatch.setattr(ModelDir, "read_config", counting)
+    for name in ("memory", "sentiment", "forecasting"):
+        reads.clear()
+        predictor = seqlab.load(saved / name)
+        assert reads == [saved / name]
+        assert predictor.config == json.loads((saved / name / "config.json").read_text())
+        assert predictor.task_object.run.task == name

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.commands.options import add_progress_options, progress_kind
+from seqlab.model_dir import METRICS, TRAINING_DATA
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and the --val-rows before them choose the checkpoint; the old and the new model "
             "are then evaluated on the same hold-out windows (mse and mae, normalised and in "
             "the data's units). NEW_DIR is a complete model directory (with the joined series "
-            "as training_data.csv and the comparison in metrics.json), built in a temporary "
+            f"as {TRAINING_DATA} and the comparison in {METRICS}), built in a temporary "
             "folder beside it and renamed at the end; DIR is never written to."
         ),
     )

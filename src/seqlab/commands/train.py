@@ -12,6 +12,7 @@ from typing import Any
 
 from seqlab.commands.options import add_progress_options, progress_kind
 from seqlab.errors import SeqlabError
+from seqlab.model_dir import CHECKPOINTS, CONFIG, LOG, METRICS, WEIGHTS
 from seqlab.tasks import available_tasks, task_options
 from seqlab.tasks.options import TaskOptions
 
@@ -27,9 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train one model family on one task. The configuration is composed from the task's "
             "defaults, the family's defaults, --preset, --config FILE and --set overrides (later "
-            "ones win); it is printed at the start and saved as config.json in the model "
-            "directory, beside the weights (model.safetensors), metrics.json, log.jsonl and "
-            "checkpoints/."
+            f"ones win); it is printed at the start and saved as {CONFIG} in the model "
+            f"directory, beside the weights ({WEIGHTS}), {METRICS}, {LOG} and {CHECKPOINTS}/."
         ),
     )
     tasks = parser.add_subparsers(title="tasks", metavar="TASK", dest="task", required=True)

@@ -146,8 +146,8 @@ class TextEncoder:
             text = file_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise SeqlabError(
-                f"{file_path} not found; train a tokenizer first or give the model directory's "
-                "tokenizer.json"
+                f"{file_path} not found; train a tokenizer first or give the path of a saved "
+                "tokenizer"
             ) from None
         try:
             tokenizer = Tokenizer.from_str(text)
