@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None:
         task = task.with_eval_file(args.data, split=args.split)
     metrics = evaluate_split(task, model, args.split, detail=True)
+    notes = Console(stderr=True)  # standard error, so that --json output stays one object
+    for line in task.data_notes():
+        notes.print(line, markup=False, highlight=False, soft_wrap=True)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from seqlab.model_dir import ModelDir
+    from seqlab.tasks import task_class
     from seqlab.tasks.configuration import build_run_config, run_config_to_dict
     from seqlab.tasks.runner import train_run
 
@@ -135,7 +136,12 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{run_config.task}-{run_config.model.family}"
     console = Console(stderr=True, quiet=args.quiet)
     console.print_json(data=run_config_to_dict(run_config))
-    trained = train_run(run_config, out, resume=args.resume, progress=progress_kind(args))
+    task = task_class(run_config.task)(run_config)
+    for line in task.data_notes():  # what reading the data skipped, filled or truncated
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    trained = train_run(
+        run_config, out, resume=args.resume, progress=progress_kind(args), task=task
+    )
     shown = ", ".join(
         f"{name} {value:.4g}" for name, value in trained.metrics.items() if isinstance(value, float)
     )

@@ -83,6 +83,13 @@ class Task(ABC):
         """What ``seqlab eval`` prints: the metrics, plus any detail nested under further keys."""
         return dict(self.evaluate(model, split))
 
+    def data_notes(self) -> list[str]:
+        """What was done to the user's data while reading it, one line each, with file, line
+        and column: rows skipped and why, values filled, texts truncated. ``seqlab train`` prints
+        them before training and ``seqlab eval`` before its report (on standard error), so
+        nothing the user gave is changed or dropped without a word. None by default."""
+        return []
+
     def summary(self, metrics: dict[str, Any]) -> list[str]:
         """Lines the end of ``seqlab train`` prints below the metrics (repairs made to the data,
         the baselines beside the model); none by default."""
