@@ -12,13 +12,18 @@ from seqlab._version import __version__
 
 
 def load(model_dir: str | Path) -> Any:
-    """The Predictor for whatever task ``model_dir`` holds (read from its config.json)."""
+    """The Predictor for whatever task ``model_dir`` holds (read from its config.json).
+
+    A directory that cannot be loaded (a missing or damaged file, a config.json edited out of
+    shape, weights of another model) raises ``seqlab.errors.SeqlabError``, whose one line names
+    the file and the fix (seqlab.tasks.runner.load_trained)."""
     from seqlab.model_dir import ModelDir
     from seqlab.tasks import task_class
+    from seqlab.tasks.directory_checks import read_model_config
 
     directory = ModelDir(model_dir)
-    config = directory.read_config()  # read once: the task's predictor is built from it
-    return task_class(str(config["task"])).load_predictor(directory, config)
+    config = read_model_config(directory)  # read once: the task's predictor is built from it
+    return task_class(config["task"]).load_predictor(directory, config)
 
 
 __all__ = ["__version__", "load"]

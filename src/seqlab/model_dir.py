@@ -17,7 +17,9 @@ Training writes, and every consumer reads, one directory (DESIGN.md, "The model 
                                   trainer.json
 
 No other module spells one of these names: they import them from here. Every write is atomic
-(seqlab.utils.io), and every read that fails says which file and what to do, in one line.
+(seqlab.utils.io), and every read that fails (missing, unreadable, not valid JSON, not a
+safetensors file) says which file and what to do, in one line. A name that config.json gives
+for a file is looked up with ``ModelDir.file``, which refuses one leading out of the directory.
 This module imports nothing of seqlab but ``errors`` and ``utils``, so every layer may use it.
 """
 
@@ -33,7 +35,7 @@ from seqlab.errors import SeqlabError
 from seqlab.utils.io import atomic_write_json, save_safetensors_atomic
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import numpy as np
     import torch
@@ -56,6 +58,9 @@ CHECKPOINT_TRAINER_JSON = "trainer.json"
 
 CheckpointName = Literal["last", "best"]
 
+# The fix for a damaged file of a model directory: the run that wrote it is the one source.
+_RESTORE = "restore it from the run that wrote the directory, or retrain"
+
 
 @dataclass(frozen=True, init=False)
 class ModelDir:
@@ -72,8 +77,27 @@ class ModelDir:
     # ---- where each file lives ----
     def file(self, name: str) -> Path:
         """A file of the directory by name: one of this module's names, or a name that
-        config.json's artifacts record (older directories name their tokenizer there)."""
-        return self.path / name
+        config.json's artifacts record (older directories name their tokenizer there).
+
+        The name must stay inside the directory: an absolute path, a ``..`` or a link that
+        leads out is refused, so a directory can never make seqlab read another file."""
+        if not isinstance(name, str) or not name.strip() or "\x00" in name:
+            raise SeqlabError(
+                f"{self.config_path}: {name!r} is not a file name; the artifacts of {CONFIG} "
+                f"name files of '{self.path}': restore {CONFIG} from the run, or retrain"
+            )
+        path = self.path / name
+        try:
+            root, target = self.path.resolve(), path.resolve()
+        except (OSError, RuntimeError) as error:  # a loop of links (RuntimeError before 3.13)
+            raise SeqlabError(f"{path}: cannot follow its links ({error}); {_RESTORE}") from None
+        if Path(name).is_absolute() or target == root or not target.is_relative_to(root):
+            raise SeqlabError(
+                f"{self.config_path}: the file {name!r} lies outside the model directory "
+                f"'{self.path}' (an absolute path, '..' or a link out of it); a model directory "
+                "reads only its own files: copy the file into it and name it there"
+            )
+        return path
 
     @property
     def config_path(self) -> Path:
@@ -108,6 +132,11 @@ class ModelDir:
     # ---- reading ----
     def require(self) -> ModelDir:
         """This directory, or a one-line error when it does not exist."""
+        if self.path.exists() and not self.path.is_dir():
+            raise SeqlabError(
+                f"'{self.path}' is a file, not a model directory; pass the folder written by "
+                "'seqlab train'"
+            )
         if not self.path.is_dir():
             raise SeqlabError(
                 f"model directory '{self.path}' does not exist; pass a folder written by "
@@ -116,44 +145,57 @@ class ModelDir:
         return self
 
     def read_config(self) -> dict[str, Any]:
-        """config.json's object; a one-line error when it is missing or not valid JSON."""
+        """config.json's object; a one-line error when it is missing, unreadable, not valid
+        JSON or not a JSON object."""
         self.require()
-        try:
-            config = json.loads(self.config_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not self.config_path.exists():
             raise SeqlabError(
                 f"'{self.path}' has no {CONFIG}; pass a model directory written by 'seqlab train'"
-            ) from None
-        except json.JSONDecodeError as error:
+            )
+        config = self.read_json(CONFIG)
+        if not isinstance(config, dict):
             raise SeqlabError(
-                f"{self.config_path}: line {error.lineno}: not valid JSON ({error.msg})"
-            ) from None
+                f"{self.config_path}: holds a JSON {_json_kind(config)}, not an object of "
+                f"settings; {_RESTORE}"
+            )
         return config
 
     def read_json(self, name: str) -> Any:
-        """The JSON file ``name`` of this directory; a one-line error naming it when absent or
-        not valid JSON."""
+        """The JSON file ``name`` of this directory; a one-line error naming it when absent,
+        unreadable or not valid JSON."""
         path = self.file(name)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise SeqlabError(f"'{self.path}' has no {name}") from None
+            raise SeqlabError(f"'{self.path}' has no {name}; {_RESTORE}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise SeqlabError(f"{path}: cannot be read ({_one_line(error)}); {_RESTORE}") from None
+        try:
+            return json.loads(text)
         except json.JSONDecodeError as error:
             raise SeqlabError(
-                f"{path}: line {error.lineno}: not valid JSON ({error.msg})"
+                f"{path}: line {error.lineno}: not valid JSON ({error.msg}); {_RESTORE}"
+            ) from None
+        except (ValueError, RecursionError) as error:  # a 5,000-digit number, nesting too deep
+            raise SeqlabError(
+                f"{path}: not JSON seqlab can read ({_one_line(error)[:120]}); {_RESTORE}"
             ) from None
 
     def read_weights(self) -> dict[str, torch.Tensor]:
-        """model.safetensors as a state dict (on the CPU)."""
+        """model.safetensors as a state dict (on the CPU); a one-line error naming it when it
+        is missing, truncated or not a safetensors file."""
         from safetensors.torch import load_file
 
-        return load_file(str(self.weights_path))
+        tensors: dict[str, torch.Tensor] = _read_safetensors(self, WEIGHTS, load_file)
+        return tensors
 
     def read_arrays(self, name: str) -> dict[str, np.ndarray]:
-        """A safetensors file of this directory as numpy arrays."""
+        """A safetensors file of this directory as numpy arrays; a one-line error naming it
+        when it is missing, truncated or not a safetensors file."""
         from safetensors.numpy import load_file
 
-        return load_file(str(self.file(name)))
+        arrays: dict[str, np.ndarray] = _read_safetensors(self, name, load_file)
+        return arrays
 
     # ---- writing (every write atomic) ----
     def create(self) -> ModelDir:
@@ -176,3 +218,29 @@ class ModelDir:
 
     def write_tensors(self, name: str, tensors: Mapping[str, torch.Tensor]) -> None:
         save_safetensors_atomic(tensors, self.file(name))
+
+
+def _read_safetensors(directory: ModelDir, name: str, load_file: Callable[[str], Any]) -> Any:
+    """``load_file`` of the directory's safetensors file ``name``, its failures as one line."""
+    from safetensors import SafetensorError
+
+    path = directory.file(name)
+    if not path.exists():
+        raise SeqlabError(f"'{directory.path}' has no {name}; {_RESTORE}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as error:
+        raise SeqlabError(
+            f"{path}: not a readable safetensors file ({_one_line(error)}); it is damaged or "
+            f"truncated: {_RESTORE}"
+        ) from None
+
+
+def _json_kind(value: Any) -> str:
+    """JSON's name for the type of a parsed value ("list", "string", ...)."""
+    kinds = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqlab.data.series import read_series
+from seqlab.data.series import GapFill, read_series
 from seqlab.errors import SeqlabError
 
 _REAL_DATA = os.environ.get("SEQLAB_DATA", "").strip()
@@ -146,11 +146,32 @@ def test_gaps_are_filled_by_linear_interpolation_in_time(tmp_path):
     assert report.first_gap == (pd.Timestamp("2016-07-01 01:00"), pd.Timestamp("2016-07-01 04:00"))
     assert report.first_gap_line == 4
     assert report.missing_values == 0  # inserted rows are gaps, not missing cells
+    assert report.gap_fills == (
+        GapFill(4, pd.Timestamp("2016-07-01 01:00"), pd.Timestamp("2016-07-01 04:00"), 2),
+        GapFill(6, pd.Timestamp("2016-07-01 05:00"), pd.Timestamp("2016-07-01 07:00"), 1),
+    )
     assert report.fixes() == [
-        f"{path}: 2 gap(s) in the 'h' frequency, 3 missing row(s) inserted (first between "
-        "2016-07-01 01:00:00 and 2016-07-01 04:00:00, before line 4), filled by linear "
-        "interpolation in time"
+        f"{path}: 2 gap(s) in the 'h' frequency, 3 missing row(s) inserted, filled by linear "
+        "interpolation in time: 2 row(s) between 2016-07-01 01:00:00 and 2016-07-01 04:00:00 "
+        "(before line 4); 1 row(s) between 2016-07-01 05:00:00 and 2016-07-01 07:00:00 (before "
+        "line 6)"
     ]
+    # Each row knows its line; inserted rows have none.
+    np.testing.assert_array_equal(frame.lines, [2, 3, 0, 0, 4, 5, 0, 6])
+
+
+def test_many_gaps_name_the_first_three_then_a_count(tmp_path):
+    # Hourly, with gaps of 1, 1, 1, 1 and 2 rows before lines 4, 6, 8, 10 and 11.
+    hours = [0, 1, 3, 4, 6, 7, 9, 10, 12, 15, 16]
+    rows = "".join(f"2020-01-01 {hour:02d}:00,{hour}\n" for hour in hours)
+    report = read_series(_csv(tmp_path, "date,OT\n" + rows)).report
+    assert [(gap.line, gap.rows) for gap in report.gap_fills] == [
+        (4, 1), (6, 1), (8, 1), (10, 1), (11, 2)
+    ]  # fmt: skip
+    assert report.fixes()[0].endswith(
+        "1 row(s) between 2020-01-01 07:00:00 and 2020-01-01 09:00:00 (before line 8); and 2 "
+        "more gap(s) (3 rows)"
+    )
 
 
 def test_gaps_filled_forward(tmp_path):
@@ -159,7 +180,9 @@ def test_gaps_filled_forward(tmp_path):
         frame.values[:, 0], np.array([1, 2, 2, 2, 8, 9, 9, 13], np.float32)
     )
     assert frame.report.fill == "ffill"
-    assert frame.report.fixes()[0].endswith("filled by carrying the last value forward")
+    assert (
+        "inserted, filled by carrying the last value forward: 2 row(s)" in (frame.report.fixes()[0])
+    )
 
 
 def test_strict_refuses_a_gap_naming_its_line(tmp_path):
@@ -191,9 +214,18 @@ def test_missing_values_are_filled_and_counted(tmp_path):
     assert report.missing_by_column == {"a": 2, "OT": 2}
     assert report.first_missing == (2, "a")
     assert report.rows_inserted == 0
+    # Each cell says how it was filled: the leading one from the first known value, the
+    # trailing one from the last (nothing after it to interpolate to); the first three are named.
+    assert [(cell.line, cell.column, cell.how) for cell in report.missing_cells] == [
+        (2, "a", "carried back"),
+        (3, "OT", "interpolated"),
+        (5, "a", "interpolated"),
+        (6, "OT", "carried forward"),
+    ]
     assert report.fixes() == [
-        f"{path}: 4 missing value(s) (a: 2, OT: 2; first at line 2, column 'a'), filled by "
-        "linear interpolation in time"
+        f"{path}: 4 missing value(s) (a: 2, OT: 2) filled: line 2, column 'a' (the first known "
+        "value carried back); line 3, column 'OT' (interpolated in time); line 5, column 'a' "
+        "(interpolated in time); and 1 more"
     ]
 
 
@@ -286,6 +318,19 @@ def test_a_chosen_text_column_is_reported_not_dropped(tmp_path):
 def test_infinite_value_is_refused(tmp_path):
     path = _csv(tmp_path, HOURLY.replace(",11\n", ",inf\n"))
     assert _error(path).startswith(f"{path}:3: column 'OT' holds 'inf', not a finite number")
+
+
+@pytest.mark.parametrize("text", ["1e39", "-3.5e38", "1e400"])
+def test_a_value_beyond_float32_is_refused(tmp_path, text):
+    path = _csv(tmp_path, HOURLY.replace(",11\n", f",{text}\n"))
+    assert _error(path) == (
+        f"{path}:3: column 'OT' holds '{text}', beyond the float32 range (magnitude at most "
+        "3.403e+38) the models compute in; correct it (a typo or a unit?), or empty the cell to "
+        "have it filled"
+    )
+    # The largest float32 itself is a value like any other.
+    frame = read_series(_csv(tmp_path, HOURLY.replace(",11\n", ",3.4028234e38\n")))
+    assert frame.values[1, 0] == np.finfo(np.float32).max
 
 
 def test_unparsable_timestamp_names_line_and_text(tmp_path):

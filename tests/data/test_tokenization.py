@@ -183,3 +183,25 @@ def test_wordpiece_decode_restores_the_lowercased_text():
     encoder = train_tokenizer(CORPUS, vocab_size=120, min_frequency=1)
     ids = encoder.encode_batch(["The acting was fine ."], max_length=32).ids[0]
     assert encoder.decode(ids) == "the acting was fine."
+
+
+@pytest.mark.parametrize("model", ["wordpiece", "bpe"])
+def test_words_past_max_word_chars_are_left_out_of_the_statistics(model):
+    """A 20,000-letter word changes nothing in the vocabulary (WordPiece reads it as [UNK]) and
+    costs no time: before, every merge rescanned it (100,000 letters took 386 s)."""
+    import random
+    import time
+
+    from seqlab.data.tokenization import MAX_WORD_CHARS
+
+    rng = random.Random(0)
+    runaway = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20_000))
+    plain = train_tokenizer(CORPUS, vocab_size=120, model=model, min_frequency=1)
+    started = time.perf_counter()
+    with_runaway = train_tokenizer([*CORPUS, runaway], vocab_size=120, model=model, min_frequency=1)
+    assert time.perf_counter() - started < 2.0
+    assert with_runaway.to_json() == plain.to_json()
+    edge = "a" * MAX_WORD_CHARS
+    if model == "wordpiece":
+        assert plain.tokens(edge + "a") == ["[UNK]"]  # the library's own limit
+        assert plain.tokens(edge) != ["[UNK]"]

@@ -66,7 +66,9 @@ def _softmax_of_counts(negative: int, positive: int) -> dict[str, float]:
     return {"negative": math.exp(negative) / total, "positive": math.exp(positive) / total}
 
 
-def _stream(model: WordCounter, *, max_length: int = 16) -> ClassifierStream:
+def _stream(
+    model: WordCounter, *, max_length: int = 16, max_chars: int | None = None
+) -> ClassifierStream:
     def classify_text(text: str) -> torch.Tensor:  # the re-encoding path: count the whole text
         ids = _tokenize(text)[:max_length]
         return torch.softmax(torch.tensor([float(ids.count(2)), float(ids.count(1))]), dim=-1)
@@ -77,6 +79,7 @@ def _stream(model: WordCounter, *, max_length: int = 16) -> ClassifierStream:
         labels=LABELS,
         max_length=max_length,
         classify_text=classify_text,
+        max_chars=max_chars,
     )
 
 
@@ -116,6 +119,22 @@ def test_a_model_that_does_not_stream_incrementally_is_re_encoded():
     assert results[-1].scores == pytest.approx(_softmax_of_counts(2, 0), abs=1e-6)
     assert results[-1].scores["negative"] == pytest.approx(0.8808, abs=1e-4)
     assert [result.new_tokens for result in results] == [1, 1, 0]
+
+
+@pytest.mark.parametrize("incremental", [True, False])
+def test_text_past_max_chars_is_dropped_until_reset_and_said(incremental):
+    stream = _stream(WordCounter(incremental=incremental), max_chars=9)
+    first = stream.push("good bad ")  # 9 characters: just fits
+    assert (first.text, first.clipped) == ("good bad ", False)
+    clipped = stream.push("bad bad ")
+    assert (clipped.text, clipped.clipped, clipped.new_tokens) == ("good bad ", True, 0)
+    assert clipped.scores == pytest.approx(_softmax_of_counts(1, 1), abs=1e-6)
+    assert stream.push("good ").clipped  # stays clipped
+    stream.reset()
+    again = stream.push("bad ")
+    assert (again.text, again.clipped) == ("bad ", False)
+    partly = _stream(WordCounter(incremental=incremental), max_chars=5).push("good bad ")
+    assert (partly.text, partly.clipped, partly.tokens) == ("good ", True, 1)
 
 
 def _sequence_classifier(config: RecurrentConfig | TransformerConfig) -> SequenceClassifier:

@@ -331,3 +331,33 @@ def test_a_model_section_that_is_not_a_mapping_is_a_config_error(tmp_path: Path)
         build_run_config("memory", config_file=config)
     with pytest.raises(ConfigError, match=r"flat.yaml: 'model' must be a mapping"):
         build_run_config("memory", family="gru", config_file=config)  # --model does not skip it
+
+
+# ---- data file paths ------------------------------------------------------------------------
+
+
+def test_data_files_are_recorded_as_absolute_paths(tmp_path: Path, monkeypatch) -> None:
+    """Every ``file`` / ``*_file`` of any task's data section becomes absolute when a run is
+    configured; a name of the model directory's own training data stays a name."""
+    from seqlab.model_dir import TRAINING_DATA
+
+    monkeypatch.chdir(tmp_path)
+    run = build_run_config("sentiment", overrides=["data.train_file=texts/train.csv",
+                                                   "data.val_file=../val.csv"])  # fmt: skip
+    assert run.data.train_file == str(tmp_path / "texts" / "train.csv")
+    assert run.data.val_file == str(tmp_path.parent / "val.csv")
+    assert run.data.test_file is None
+    assert run.data.dataset == "sst2"
+    absolute = str(tmp_path / "series.csv")
+    run = build_run_config("forecasting", extra={"data": {"file": absolute, "dataset": None}})
+    assert run.data.file == absolute
+    run = build_run_config("forecasting", extra={"data": {"file": TRAINING_DATA}})
+    assert run.data.file == TRAINING_DATA  # read from the model directory by its task
+
+
+def test_reading_a_config_back_keeps_relative_paths(tmp_path: Path, monkeypatch) -> None:
+    """An older config.json names its files relative to where it was trained: they are read
+    from the current folder, as before, and not rewritten."""
+    monkeypatch.chdir(tmp_path)
+    run = run_config_from_dict({"task": "sentiment", "data": {"train_file": "old.csv"}})
+    assert run.data.train_file == "old.csv"

@@ -4,13 +4,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from seqlab.data.scaling import StandardScaler
+from seqlab.data.series import SeriesFrame, read_series
 from seqlab.data.windows import WindowDataset
+from seqlab.errors import SeqlabError
 from seqlab.models.forecast_baselines import LinearBaseline
 from seqlab.tasks.forecasting.baselines import report_baselines
 from seqlab.tasks.forecasting.config import ForecastingDataConfig
@@ -49,12 +53,43 @@ class _Zero(nn.Module):
         return torch.zeros(x.shape[0], 2, 1)  # (B, horizon, F_out)
 
 
-def test_window_errors_are_each_windows_mean_square_in_time_order() -> None:
-    values = np.arange(7, dtype=np.float32)[:, None]  # (N, F): 0 .. 6
-    windows = WindowDataset(values, input_length=3, horizon=2)  # targets (3, 4), (4, 5), (5, 6)
-    errors = window_errors(_Zero(), windows, batch_size=2)  # a short last batch
+class _NaN(_Zero):
+    """Forecasts NaN for the windows whose input starts at row 1 or later."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(x.shape[0], 2, 1)  # (B, horizon, F_out)
+        out[x[:, 0, 0] >= 1] = float("nan")
+        return out
+
+
+def _seven_rows(tmp_path: Path) -> SeriesFrame:
+    """Hourly values 0 .. 6 (lines 2 to 8 of the file)."""
+    rows = "".join(f"2024-01-01 {hour:02d}:00,{hour}\n" for hour in range(7))
+    path = tmp_path / "seven.csv"
+    path.write_text("date,OT\n" + rows, encoding="utf-8")
+    return read_series(path)
+
+
+def test_window_errors_are_each_windows_mean_square_in_time_order(tmp_path: Path) -> None:
+    frame = _seven_rows(tmp_path)  # (N, F): 0 .. 6
+    windows = WindowDataset(frame.values, input_length=3, horizon=2)  # targets (3, 4) .. (5, 6)
+    errors = window_errors(_Zero(), windows, batch_size=2, frame=frame)  # a short last batch
     np.testing.assert_allclose(errors, [(9 + 16) / 2, (16 + 25) / 2, (25 + 36) / 2])
     assert as_outputs(torch.zeros(4, 2)).shape == (4, 2, 1)
+
+
+def test_a_non_finite_forecast_is_an_error_naming_the_rows_it_read(tmp_path: Path) -> None:
+    frame = _seven_rows(tmp_path)
+    windows = WindowDataset(frame.values, input_length=3, horizon=2)
+    with pytest.raises(SeqlabError) as caught:
+        window_errors(_NaN(), windows, batch_size=2, frame=frame)
+    # Window 1 reads rows 1 .. 3 of the series: lines 3 to 5 of the file.
+    assert str(caught.value) == (
+        f"the model's forecast from {frame.source} lines 3 to 5 (2024-01-01 01:00:00 to "
+        "2024-01-01 03:00:00) is not finite (NaN or inf): those rows hold values far from the "
+        "training data, or the model directory's weights are damaged; check the rows, or "
+        "retrain the model"
+    )
 
 
 @pytest.mark.parametrize(

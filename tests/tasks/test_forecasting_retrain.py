@@ -15,6 +15,8 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,7 @@ from seqlab.data.windows import WindowDataset
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import TRAINING_DATA as TRAINING_DATA_FILE
 from seqlab.tasks.forecasting import retrain as forecasting_retrain
+from seqlab.tasks.forecasting import work_folder
 
 OVERLAP = 60  # rows of the new file that repeat the end of the training file
 HOLDOUT = 7 * HORIZON
@@ -60,14 +63,43 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
     series.iloc[TRAIN_ROWS - OVERLAP :].to_csv(folder / "new.csv", index=False)
     assert cli.main(train_args(folder / "series.csv", folder / "old")) == 0
     before = _hashes(folder / "old")
-    output = io.StringIO()
-    with contextlib.redirect_stdout(output):
+    # What a retrain to the same --out killed on this machine leaves: its process is gone.
+    stale = folder / f".new.retrain-{work_folder._host_tag()}-{_dead_pid()}-abcd1234.tmp"
+    stale.mkdir()
+    (stale / "config.json").write_text("{}")
+    output, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(errors):
         code = cli.main(
             ["retrain", str(folder / "old"), "--data", str(folder / "new.csv"),
              "--out", str(folder / "new"), "--steps", "40", "--json", "--quiet"]
         )  # fmt: skip
     assert code == 0
-    return {"folder": folder, "before": before, "record": json.loads(output.getvalue())}
+    return {
+        "folder": folder,
+        "before": before,
+        "record": json.loads(output.getvalue()),
+        "stale": stale,
+        "stderr": errors.getvalue(),
+    }
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_stale_temporary_folder_of_a_killed_retrain_is_removed_and_named(
+    workspace: dict,
+) -> None:
+    stale, target = workspace["stale"], (workspace["folder"] / "new").resolve()
+    assert not stale.exists()
+    pid = stale.name.split("-")[2]
+    assert workspace["stderr"].strip() == (
+        f"removed {stale.parent.resolve() / stale.name}, left by a 'seqlab retrain' to {target} "
+        f"that did not finish (process {pid} is gone)"
+    )
 
 
 def test_the_old_directory_is_byte_identical(workspace: dict) -> None:

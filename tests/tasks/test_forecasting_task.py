@@ -23,6 +23,7 @@ from torch.testing import assert_close
 from seqlab.data.sources import resolve_file
 from seqlab.data.windows import WindowDataset, calendar_features
 from seqlab.errors import SeqlabError
+from seqlab.model_dir import MONITOR_REFERENCE, ModelDir
 from seqlab.models.forecaster import ChannelIndependent
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.forecasting.task import ForecastingTask
@@ -315,8 +316,52 @@ def test_gaps_and_missing_values_are_filled_and_reported(tmp_path: Path) -> None
     assert lines[:2] == [f"data: {fix}" for fix in data["fixes"]]
     assert lines[2].startswith(f"mse on the same {report['windows']} windows: model ")
     assert task.artifacts()["data_fixes"] == data["fixes"]
+    # What seqlab train prints before training: the same lines, with line and column.
+    assert task.data_notes() == data["fixes"]
+    assert data["fixes"][1] == (
+        f"{csv}: 1 missing value(s) (temp: 1) filled: line 102, column 'temp' (interpolated in "
+        "time)"
+    )
     with pytest.raises(SeqlabError, match=r"gappy.csv:202: gap in the 'h' frequency"):
         make_task(csv, "data.strict=true")
+
+
+def test_a_model_forecasting_nan_writes_no_monitor_reference_and_no_report(
+    tmp_path: Path,
+) -> None:
+    csv = write_series(tmp_path / "series.csv")
+    task = make_task(csv)
+    model = untrained(task)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(float("nan"))
+    out = ModelDir(tmp_path / "out")
+    # The first validation window reads rows 672 - 48 = 624 .. 671: lines 626 to 673.
+    with pytest.raises(SeqlabError, match=rf"forecast from {csv} lines 626 to 673 \(2024-03-27"):
+        task.save_trained_files(model, out)
+    assert not out.file(MONITOR_REFERENCE).exists()
+    # The first test window: rows 768 - 48 = 720 .. 767, lines 722 to 769.
+    with pytest.raises(SeqlabError, match=rf"forecast from {csv} lines 722 to 769 .* not finite"):
+        task.report(model, "test")
+
+
+def test_data_notes_report_the_evaluated_file_too(tmp_path: Path) -> None:
+    csv = write_series(tmp_path / "clean.csv")
+    task = make_task(csv)
+    assert task.data_notes() == []
+    frame = series_frame(200, seed=5)
+    frame.loc[[10, 20, 30, 40], "temp"] = np.nan  # lines 12, 22, 32 and 42
+    frame["site"] = "north"  # text: passed over by inputs=None, and said so
+    recent = write_series(tmp_path / "recent.csv", frame)
+    on_file = task.with_eval_file(recent, split="test")
+    evaluate_split(on_file, untrained(on_file), "test", detail=True)
+    assert on_file.data_notes() == [
+        f"{recent}: 4 missing value(s) (temp: 4) filled: line 12, column 'temp' (interpolated in "
+        "time); line 22, column 'temp' (interpolated in time); line 32, column 'temp' "
+        "(interpolated in time); and 1 more"
+    ]
+    multivariate = make_task(recent, "data.features=MS")
+    assert multivariate.data_notes()[-1] == f"{recent}: not numeric, so not read as inputs: site"
 
 
 def test_a_model_directory_restores_scaler_columns_and_linear_baseline(

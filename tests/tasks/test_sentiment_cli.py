@@ -300,3 +300,108 @@ def test_strict_training_stops_at_the_bad_row_naming_file_and_line(workdir, caps
     line = _error_line(err)
     assert f"{data}:4:" in line
     assert "missing label" in line
+
+
+# ---- bad input, said with file and line ----
+
+
+def test_training_says_every_skipped_row_with_its_line_and_records_them(workdir, capsys):
+    rows = shuffled_reviews(60, seed=4)
+    data = write_csv(workdir / "some_bad.csv", rows)
+    lines = data.read_text(encoding="utf-8").splitlines()
+    for line in (3, 6, 9, 12, 15, 18, 21):  # seven rows without a label
+        lines[line - 1] = lines[line - 1].rsplit(",", 1)[0] + ","
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = workdir / "skipped-out"
+    code, _, err = _run(capsys, *_train_args(data, out, "--steps", "8"))
+    assert code == 0
+    said = [line for line in err.splitlines() if str(data) in line]
+    assert said[0] == f"{data}: 7 rows skipped (not used), 53 rows read"
+    assert said[1] == f"  {data}:3: missing label ('label'); add the row's label"
+    assert [line.split(":")[1] for line in said[1:6]] == ["3", "6", "9", "12", "15"]
+    assert said[6].startswith(f"  {data}: and 2 more rows skipped")
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["metrics"]
+    skipped = metrics["data"]["skipped_rows"]["train"]
+    assert skipped["total"] == 7
+    assert [row["line"] for row in skipped["first"]] == [3, 6, 9, 12, 15, 18, 21]
+    assert metrics["data"]["source"]["train"] == str(data)
+
+
+def test_training_on_one_label_is_a_one_line_error_naming_file_and_label(workdir, capsys):
+    data = write_csv(workdir / "only_pos.csv", [(f"good film {i}", "pos") for i in range(30)])
+    code, _, err = _run(capsys, *_train_args(data, workdir / "one-label-out"))
+    assert code == 2
+    line = _error_line(err)
+    assert f"{data}: every usable row has the label 'pos' (30 rows)" in line
+    assert not (workdir / "one-label-out" / "model.safetensors").exists()
+
+
+def test_eval_data_with_bad_rows_says_them_on_stderr_and_in_the_json(model_dir, workdir, capsys):
+    rows = shuffled_reviews(30, seed=7)
+    other = write_csv(workdir / "other_bad.csv", [*rows[:3], ("meh", "neutral"), *rows[3:]])
+    code, out, err = _run(capsys, "eval", str(model_dir), "--data", str(other), "--json")
+    assert code == 0
+    assert err.splitlines() == [
+        f"{other}: 1 row skipped (not used), 30 rows read",
+        f"  {other}:5: unknown label 'neutral' (the model knows: negative, positive); fix the "
+        "label or retrain with this label in the training data",
+    ]
+    result = json.loads(out)
+    assert result["examples"] == 30 and result["skipped_rows"] == 1
+    assert result["data"]["skipped_rows"] == {
+        "test": {
+            "total": 1,
+            "first": [
+                {
+                    "line": 5,
+                    "reason": "unknown label 'neutral' (the model knows: negative, positive)",
+                }  # fmt: skip
+            ],
+        }
+    }
+
+
+def test_predict_file_with_bytes_not_utf8_is_an_error_naming_the_line(model_dir, workdir, capsys):
+    path = workdir / "latin1.txt"
+    path.write_bytes(b"the movie was good\n\ncaf\xe9 was awful\n")
+    code, out, err = _run(capsys, "predict", str(model_dir), "--file", str(path))
+    assert code == 2 and out == ""
+    assert _error_line(err) == (
+        f"seqlab: error: {path}:3: bytes that are not UTF-8 (at column 4); save the file as UTF-8"
+    )
+
+
+def test_predict_warns_of_texts_past_max_chars_naming_them(model_dir, predictor, workdir, capsys):
+    long_text = "the movie was good " * 6_000  # 114,000 characters
+    path = workdir / "long.txt"
+    path.write_text("the plot was bad\n" + long_text + "\n", encoding="utf-8")
+    code, out, err = _run(capsys, "predict", str(model_dir), "a fine film", "--file", str(path))
+    assert code == 0
+    assert err.splitlines() == [
+        f"seqlab predict: {path}:2: a text of 114,000 characters, read up to its first "
+        "100,000 (the model's data.max_chars)"
+    ]
+    documents = json.loads(out)["documents"]
+    assert len(documents) == 3
+    expected = predictor.predict([long_text[:100_000]])[0]
+    assert documents[2]["confidenceScores"] == expected["confidenceScores"]
+
+
+def test_stream_goes_on_after_bytes_that_are_not_utf8_naming_the_line(model_dir):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "seqlab", "stream", str(model_dir), "--json"],
+        input=b"the movie was great\n\nthis \xff film\xe2\x82 was awful\n",
+        capture_output=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.decode().splitlines() == [
+        "seqlab stream: standard input line 3: bytes that are not UTF-8, read as U+FFFD; send "
+        "UTF-8 text"
+    ]
+    updates = [json.loads(line) for line in completed.stdout.decode().splitlines()]
+    assert updates[-1]["text"] == "this \ufffd film\ufffd was awful\n"
+    assert len(updates) == 4 + 5  # one per word of both texts ("\ufffd" is a word)

@@ -24,9 +24,11 @@ from seqlab.errors import SeqlabError
 from seqlab.train import (
     TrainConfig,
     TrainingDiverged,
+    drop_resume_state,
     fit,
     load_best_weights,
     load_training_checkpoint,
+    resolve_device,
 )
 from seqlab.train.loop import average_and_clip_gradients, build_optimizer
 from seqlab.train.schedules import build_scheduler, inverse_sqrt
@@ -411,6 +413,27 @@ def test_keep_checkpoints_false_removes_last_but_keeps_best(tmp_path: Path) -> N
         progress="quiet")  # fmt: skip
     assert not (tmp_path / "checkpoints" / "last").exists()
     assert (tmp_path / "checkpoints" / "best" / "model.safetensors").is_file()
+
+
+def test_keep_resume_state_leaves_last_until_the_caller_drops_it(tmp_path: Path) -> None:
+    """A caller that writes more files after fit keeps the resume state until it is done."""
+    settings = config(keep_checkpoints=False)
+    fit(regression_model(), RegressionTask(), settings, tmp_path, progress="quiet",
+        keep_resume_state=True)  # fmt: skip
+    last = tmp_path / "checkpoints" / "last"
+    assert (last / "trainer.json").is_file()
+    drop_resume_state(tmp_path, keep_checkpoints=True)
+    assert (last / "trainer.json").is_file()
+    drop_resume_state(tmp_path, keep_checkpoints=False)
+    assert not last.exists()
+    assert (tmp_path / "checkpoints" / "best" / "model.safetensors").is_file()
+
+
+def test_cuda_on_a_machine_without_it_is_a_one_line_error(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SeqlabError, match=r"^train.device is 'cuda' but torch finds no CUDA"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu")
 
 
 def test_threads_apply_during_training_and_are_restored(tmp_path: Path, monkeypatch) -> None:

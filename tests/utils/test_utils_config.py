@@ -188,6 +188,13 @@ def test_coercion_keeps_exact_types_and_rejects_bools_as_numbers() -> None:
         coerce_value(2.5, int, key="k")
 
 
+def test_an_integer_too_large_for_a_float_is_a_config_error() -> None:
+    """A config.json may hold any integer; float() of one past 1.8e308 would overflow."""
+    with pytest.raises(ConfigError, match=r"^train.lr: the integer given is over 1.8e308"):
+        from_dict(TrainSection, {"lr": 10**400}, _path="train")
+    assert from_dict(TrainSection, {"lr": 3}).lr == 3.0
+
+
 def test_config_error_is_one_line_and_a_seqlab_error() -> None:
     error = ConfigError("first\nsecond  line")
     assert str(error) == "first second line"

@@ -1,9 +1,21 @@
-"""``seqlab eval DIR``: evaluate a model directory on a split; a table, or one JSON object."""
+"""``seqlab eval DIR``: evaluate a model directory on a split; a table, or one JSON object.
+
+Which data checks apply. Without ``--data``, the split is cut from the training data named in
+config.json (held-out rows of the training file, or a named data set's split), so that data
+must be the data the run trained on: its checksum is compared with metrics.json's
+``data_checksum``, and a difference (or a metrics.json that cannot say) is refused, or only
+warned about with ``--allow-changed-data``; a changed training file would shift the held-out
+rows and could put training rows into the evaluated split. With ``--data FILE``, the split is
+FILE itself, read with the model's tokenizer, labels or scaler from the directory, and no rows
+are cut from the training data: no checksum applies, and directories whose training files are
+gone (or whose config.json names them relative to another folder) still evaluate.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate on this file instead, as that split (a labelled file for classifiers; "
         "for forecasters a CSV with the model's columns, every window of it)",
     )
+    parser.add_argument(
+        "--allow-changed-data",
+        action="store_true",
+        help="evaluate a split of the training data even when that data changed since training "
+        "(its checksum differs from the one in metrics.json): a warning instead of an error",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(command=run)
 
@@ -36,20 +54,27 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from seqlab.model_dir import ModelDir
+    from seqlab.tasks.directory_checks import check_training_data
     from seqlab.tasks.runner import evaluate_split, load_trained
 
-    task, model, config = load_trained(args.model_dir)
+    task, model, _ = load_trained(args.model_dir)
     if args.data is not None:
+        # The split is the user's file, not rows cut from the training data: no checksum check.
         task = task.with_eval_file(args.data, split=args.split)
+    else:
+        allowed = args.allow_changed_data
+        for warning in check_training_data(task, ModelDir(args.model_dir), allow_changed=allowed):
+            print(f"seqlab: warning: {warning}", file=sys.stderr)
     metrics = evaluate_split(task, model, args.split, detail=True)
     notes = Console(stderr=True)  # standard error, so that --json output stays one object
     for line in task.data_notes():
         notes.print(line, markup=False, highlight=False, soft_wrap=True)
     if args.json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps(metrics, indent=2, allow_nan=False))  # NaN is not JSON: refuse it
         return 0
-    family = config["model"]["family"]
-    table = Table(title=f"{args.model_dir}: {config['task']} / {family}, split {args.split}")
+    family = task.run.model.family
+    table = Table(title=f"{args.model_dir}: {task.run.task} / {family}, split {args.split}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     details = {}

@@ -1,11 +1,18 @@
 """``seqlab forecast DIR --data recent.csv``: the next steps after the data, as JSON, CSV or a
-table, and optionally a figure of the recent history with the forecast."""
+table, and optionally a figure of the recent history with the forecast.
+
+What reading the data repaired (gaps inserted, cells filled, outliers kept: file, line, column
+and how) is printed on standard error before the forecast, whatever the format, and is the
+JSON's ``notes``; ``--strict`` refuses the gaps and missing cells instead. A forecast that is
+not finite is an error naming the rows the model read (exit status 2), never printed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Forecast the next horizon steps after the last row of --data with the model in DIR. "
             "The data needs the model's columns and at least its input_length rows; gaps and "
-            "missing values are filled as in training. Output: one JSON object "
-            '{"timestamps": [...], "values": {column: [...]}, ...} in the data\'s units, a CSV '
-            "(--format csv) or a table (--format table)."
+            "missing values are filled as in training, each fill reported on standard error "
+            "(line, column, how) and in the JSON's notes (--strict refuses them instead). "
+            "Output: one JSON object "
+            '{"timestamps": [...], "values": {column: [...]}, "notes": [...], ...} in the '
+            "data's units, a CSV (--format csv) or a table (--format table)."
         ),
     )
     parser.add_argument("model_dir", type=Path, metavar="DIR", help="a forecasting model directory")
@@ -32,6 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", type=Path, required=True, metavar="CSV", help="recent data to forecast from"
     )
     parser.add_argument("--format", choices=("json", "csv", "table"), default="json")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse data with gaps or missing values instead of filling them",
+    )
+    parser.add_argument(
+        "--outliers",
+        choices=("refuse", "keep"),
+        help="a value more than 1000 robust standard deviations from its column's median over "
+        "the training rows: refuse it, or keep it and report it (default: as the model was "
+        "trained, data.outliers)",
+    )
     parser.add_argument(
         "--plot",
         type=Path,
@@ -51,12 +72,15 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model_dir} holds a '{predictor.task}' model, which does not forecast; "
             "train one with 'seqlab train forecasting'"
         )
-    frame = predictor.read(args.data)
+    frame = predictor.read(args.data, strict=args.strict, outliers=args.outliers)
+    for line in frame.report.fixes():
+        print(line, file=sys.stderr)  # what reading the data filled, inserted or kept
     forecast = predictor.forecast(frame)
     if args.plot is not None:
         write_plot(args.plot, frame=frame, forecast=forecast, predictor=predictor)
     if args.format == "json":
-        print(json.dumps(forecast_json(forecast, frame=frame, predictor=predictor), indent=2))
+        result = forecast_json(forecast, frame=frame, predictor=predictor)
+        print(json.dumps(result, indent=2, allow_nan=False))
     elif args.format == "csv":
         print(forecast.to_csv(), end="")
     else:
@@ -71,14 +95,13 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(stamp.isoformat(), *(f"{value:.4f}" for value in row))
         Console().print(table)
     if args.plot is not None:
-        import sys
-
         print(f"seqlab: wrote {args.plot}", file=sys.stderr)
     return 0
 
 
 def forecast_json(forecast: Any, *, frame: Any, predictor: Any) -> dict[str, Any]:
-    """One JSON-ready object: the future timestamps and each forecast column's values."""
+    """One JSON-ready object: the future timestamps, each forecast column's values and the
+    notes on what reading the data repaired."""
     return {
         "model_dir": str(predictor.model_dir),
         "source": frame.source,
@@ -87,6 +110,7 @@ def forecast_json(forecast: Any, *, frame: Any, predictor: Any) -> dict[str, Any
         "horizon": len(forecast),
         "timestamps": [stamp.isoformat() for stamp in forecast.index],
         "values": {column: [float(v) for v in forecast[column]] for column in forecast.columns},
+        "notes": frame.report.fixes(),
     }
 
 

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     result = {"model_dir": str(args.model_dir), **check(task.series_data, model, reference, frame,
                                                         window=args.window)}  # fmt: skip
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2, allow_nan=False))
     else:
         _print_report(result)
     return EXIT_DRIFT if result["status"] == "DRIFT" else 0

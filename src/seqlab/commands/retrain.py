@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         progress=reporter,
     )
     if args.json:
-        print(json.dumps(record, indent=2))
+        print(json.dumps(record, indent=2, allow_nan=False))
     else:
         _print_report(record)
     return 0

@@ -1,4 +1,11 @@
-"""``seqlab stream DIR``: the running sentiment of text read from standard input as it arrives."""
+"""``seqlab stream DIR``: the running sentiment of text read from standard input as it arrives.
+
+Input is UTF-8 (RFC 3629), decoded as it arrives: a character split across two reads waits for
+its other bytes (at most 3 are held back), and bytes that are not UTF-8 become U+FFFD (the
+replacement character), with a warning on standard error naming the input line, so the stream
+goes on. A text keeps at most the model's ``data.max_chars`` characters (the rest, up to the next
+empty line, is passed over with a warning): nothing read is buffered without bound.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Read text from standard input as it arrives (typed, or piped from a chat) and print "
             "the running label after every word. A unidirectional recurrent model spends one "
             "recurrent step per new token; a bidirectional or Transformer model re-encodes the "
-            "prefix; each line shows the measured cost per token. An empty line resets."
+            "prefix; each line shows the measured cost per token. An empty line resets. Bytes "
+            "that are not UTF-8 are replaced by U+FFFD, with a warning naming the input line."
         ),
     )
     parser.add_argument("model_dir", type=Path, metavar="DIR", help="a model directory")
@@ -64,6 +72,44 @@ class _Splitter:
         return pieces
 
 
+class InputDecoder:
+    """UTF-8 bytes in, text out, as they arrive. Bytes that are not UTF-8 become U+FFFD and
+    their (1-based) input line goes into ``bad_lines``; the first bytes of a character that has
+    not fully arrived wait for the next call (``final=True``: no more will come)."""
+
+    def __init__(self) -> None:
+        self.line = 1  # the input line the next decoded character is on
+        self.bad_lines: list[int] = []
+        self._held = b""  # at most 3 bytes: an unfinished character
+
+    def decode(self, block: bytes, *, final: bool = False) -> str:
+        data, self._held = self._held + block, b""
+        parts: list[str] = []
+        while data:
+            try:
+                parts.append(self._counted(data.decode("utf-8")))
+                break
+            except UnicodeDecodeError as err:
+                parts.append(self._counted(data[: err.start].decode("utf-8")))
+                if err.end == len(data) and not final and err.reason == "unexpected end of data":
+                    self._held = data[err.start :]
+                    break
+                if not self.bad_lines or self.bad_lines[-1] != self.line:
+                    self.bad_lines.append(self.line)
+                parts.append("\ufffd")
+                data = data[err.end :]
+        return "".join(parts)
+
+    @property
+    def held_bytes(self) -> int:
+        """How many bytes of an unfinished character wait for the next call (at most 3)."""
+        return len(self._held)
+
+    def _counted(self, text: str) -> str:
+        self.line += text.count("\n")
+        return text
+
+
 def run(args: argparse.Namespace) -> int:
     import seqlab
 
@@ -73,25 +119,40 @@ def run(args: argparse.Namespace) -> int:
     stream: ClassifierStream = predictor.stream()
     descriptor = sys.stdin.fileno()
     splitter = _Splitter()
-    pending = b""
+    decoder = InputDecoder()
+    warned = 0  # how many of decoder.bad_lines have been reported
+    clipped_warned = False
     while True:
         block = os.read(descriptor, 4096)  # returns as soon as any input arrives
-        if not block:
-            break
-        pending += block
-        try:
-            chunk, pending = pending.decode("utf-8"), b""
-        except UnicodeDecodeError:
-            continue  # a multi-byte character split across reads: wait for the rest
+        line = decoder.line  # the input line the chunk starts on
+        chunk = decoder.decode(block, final=not block)
+        for line in decoder.bad_lines[warned:]:
+            _warn(f"standard input line {line}: bytes that are not UTF-8, read as U+FFFD; "
+                  "send UTF-8 text")  # fmt: skip
+        warned = len(decoder.bad_lines)
         for piece in splitter.pieces(chunk):
-            if piece is RESET:
+            if piece is RESET:  # the line end of an empty line
+                line += 1
                 stream.reset()
+                clipped_warned = False
                 continue
             result = stream.push(piece)
+            if result.clipped and not clipped_warned:
+                _warn(f"standard input line {line}: the text reached "
+                      f"{stream.max_chars:,} characters (data.max_chars); the rest up to the "
+                      "next empty line is not read")  # fmt: skip
+                clipped_warned = True
+            line += piece.count("\n")
             if result.new_tokens == 0 and piece.strip() == "":
                 continue
             _print(result, as_json=args.json)
+        if not block:
+            break
     return 0
+
+
+def _warn(message: str) -> None:
+    print(f"seqlab stream: {message}", file=sys.stderr, flush=True)
 
 
 def _print(result: StreamResult, *, as_json: bool) -> None:

@@ -103,13 +103,14 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.model_dir import ModelDir
     from seqlab.tasks import task_class
     from seqlab.tasks.configuration import build_run_config, run_config_to_dict
-    from seqlab.tasks.runner import train_run
+    from seqlab.tasks.directory_checks import read_model_config
+    from seqlab.tasks.runner import check_can_start, train_run
 
     if args.resume and args.out is not None and ModelDir(args.out).config_path.exists():
         # A resumed run continues the configuration it started with; options given now (a
         # larger --steps, say) apply on top, and the engine warns about any that would make the
         # result differ from an uninterrupted run.
-        saved = ModelDir(args.out).read_config()
+        saved = read_model_config(ModelDir(args.out))  # checked: every section, a known task
         if saved.get("task") != args.task:
             raise SeqlabError(
                 f"{args.out} holds a '{saved.get('task')}' run, not '{args.task}'; resume it with "
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             extra[section] = {**extra[section], **values}
         run_config = build_run_config(
             args.task,
-            family=saved["model"]["family"],
+            family=saved["model"].get("family"),
             extra=extra,
             overrides=args.overrides,
         )
@@ -134,11 +135,15 @@ def run(args: argparse.Namespace) -> int:
             extra=_command_line_layer(args),
         )
     out = args.out or Path("runs") / f"{run_config.task}-{run_config.model.family}"
+    # Before the data is read: a device this machine lacks, or nothing to resume, fails at once.
+    check_can_start(run_config, ModelDir(out), resume=args.resume)
     console = Console(stderr=True, quiet=args.quiet)
     console.print_json(data=run_config_to_dict(run_config))
     task = task_class(run_config.task)(run_config)
-    for line in task.data_notes():  # what reading the data skipped, filled or truncated
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    # What reading the data skipped, filled or truncated: said even with --quiet, as a warning.
+    notes = Console(stderr=True)
+    for line in task.data_notes():
+        notes.print(line, markup=False, highlight=False, soft_wrap=True)
     trained = train_run(
         run_config, out, resume=args.resume, progress=progress_kind(args), task=task
     )

@@ -18,15 +18,22 @@ How a file is read (:func:`read_series`):
 - line numbers count physical lines of the file (the header is line 1, the first data row line 2);
   blank lines are passed over (they carry no data) but still counted;
 - errors are :class:`SeqlabError` with one line naming the file, the line and the column: a cell
-  that is not a number, a timestamp that does not parse, timestamps that do not strictly increase,
-  steps that are not whole multiples of the series' step. These are never guessed at;
+  that is not a number, an infinite one (``inf``), one beyond float32's range (magnitude above
+  about 3.4e38: the models compute in float32, where it would become inf), a timestamp that does
+  not parse, timestamps that do not strictly increase, steps that are not whole multiples of the
+  series' step. These are never guessed at;
 - timestamps keep their time zone; when their UTC offsets differ (a local clock across daylight
   saving changes) they are converted to UTC, where the steps are even again;
 - two faults are repaired, because real sensor exports have them and a forecaster needs a regular
   grid without holes: missing rows (gaps in the regular frequency, the most common step between
   rows) are inserted, and missing cells (empty, ``NaN``, ``NA``, ``null``) in the chosen columns
-  are filled, both by the ``fill`` policy, and :class:`SeriesReport` says what was done, how often
-  and where first. With ``strict=True`` either fault is an error naming its line instead.
+  are filled, both by the ``fill`` policy, and :class:`SeriesReport` (seqlab.data.series_report)
+  records every repair: each gap (the line after it, the rows inserted) and each filled cell
+  (line, column, and how: see :class:`MissingCell`); :meth:`SeriesReport.fixes` names the first
+  few of each kind in full, then how many more. With ``strict=True`` either fault is an error
+  naming its line instead.
+  Each row of the result knows its line in the file (``SeriesFrame.lines``, 0 for an inserted
+  row), so later checks (seqlab.data.outliers) and messages name lines too.
 
 Fill policies, per column, over the regular grid:
 
@@ -34,7 +41,9 @@ Fill policies, per column, over the regular grid:
 - ``"ffill"``: the last known value carried forward.
 
 Cells before a column's first known value take that value under both policies: there is nothing
-earlier to interpolate from or carry. A column with no known value at all is an error.
+earlier to interpolate from or carry. Under ``"interpolate"``, cells after a column's last known
+value keep that value: there is nothing later to interpolate to (the report says "carried
+forward" for them, not "interpolated"). A column with no known value at all is an error.
 
 Known limit: the frequency is a fixed step (a Timedelta). Series on calendar steps (months,
 business days) are accepted only without gaps, when ``pandas.infer_freq`` recognises them; with
@@ -55,7 +64,7 @@ import io
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -63,16 +72,27 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.offsets import BaseOffset
 
+from seqlab.data.series_report import (
+    FIXES_SHOWN,
+    FillPolicy,
+    GapFill,
+    MissingCell,
+    SeriesReport,
+)
 from seqlab.errors import SeqlabError
 from seqlab.utils.io import atomic_write_text
 
 __all__ = [
     "FEATURE_MODES",
     "FILL_POLICIES",
+    "FIXES_SHOWN",
+    "FLOAT32_MAX",
     "TIMESTAMP_COLUMN_CANDIDATES",
     "FeatureMode",
     "FillPolicy",
+    "GapFill",
     "JoinedSeries",
+    "MissingCell",
     "SeriesFrame",
     "SeriesReport",
     "fixed_step",
@@ -83,7 +103,6 @@ __all__ = [
 ]
 
 FeatureMode = Literal["S", "M", "MS"]
-FillPolicy = Literal["interpolate", "ffill"]
 
 FEATURE_MODES: tuple[str, ...] = ("S", "M", "MS")
 FILL_POLICIES: tuple[str, ...] = ("interpolate", "ffill")
@@ -92,63 +111,9 @@ TIMESTAMP_COLUMN_CANDIDATES: tuple[str, ...] = ("date", "timestamp", "time", "da
 # Cell texts (after stripping, any letter case) that mean "no value here" rather than a typo.
 _MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
-_FILL_WORDS = {
-    "interpolate": "linear interpolation in time",
-    "ffill": "carrying the last value forward",
-}
-
-
-@dataclass(frozen=True)
-class SeriesReport:
-    """What :func:`read_series` repaired, with counts and where each fault first occurred.
-
-    rows_read: data rows in the file. rows: rows of the result (rows_read + rows_inserted).
-    gaps: runs of missing time steps; rows_inserted: missing steps inserted in all of them.
-    first_gap: (timestamp before, timestamp after) the first gap; first_gap_line: the line of the
-    row after it. missing_values: empty cells in the chosen columns of the file's rows (not
-    counting inserted rows), per column in ``missing_by_column``; first_missing: (line, column)
-    of the first. ignored_columns: columns left out of ``inputs=None`` because they are not
-    numeric (text such as an id or a category). fill: the policy that filled what was missing.
-    """
-
-    source: str
-    rows_read: int
-    rows: int
-    frequency: str
-    fill: FillPolicy
-    gaps: int = 0
-    rows_inserted: int = 0
-    first_gap: tuple[pd.Timestamp, pd.Timestamp] | None = None
-    first_gap_line: int | None = None
-    missing_values: int = 0
-    missing_by_column: dict[str, int] = field(default_factory=dict)
-    first_missing: tuple[int, str] | None = None
-    ignored_columns: tuple[str, ...] = ()
-
-    @property
-    def clean(self) -> bool:
-        """True when nothing had to be filled."""
-        return self.rows_inserted == 0 and self.missing_values == 0
-
-    def fixes(self) -> list[str]:
-        """One line per repair, for logs and the run's printout (empty when the file was clean)."""
-        how = _FILL_WORDS[self.fill]
-        lines = []
-        if self.first_gap is not None:
-            before, after = self.first_gap
-            lines.append(
-                f"{self.source}: {self.gaps} gap(s) in the '{self.frequency}' frequency, "
-                f"{self.rows_inserted} missing row(s) inserted (first between {before} and "
-                f"{after}, before line {self.first_gap_line}), filled by {how}"
-            )
-        if self.first_missing is not None:
-            line, column = self.first_missing
-            per_column = ", ".join(f"{name}: {n}" for name, n in self.missing_by_column.items())
-            lines.append(
-                f"{self.source}: {self.missing_values} missing value(s) ({per_column}; first at "
-                f"line {line}, column '{column}'), filled by {how}"
-            )
-        return lines
+# The largest magnitude a float32 holds: the models compute in float32, so a larger value
+# would become inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,6 +122,7 @@ class SeriesFrame:
 
     timestamps: (N,) strictly increasing, exactly one ``frequency`` apart after gap filling.
     values: (N, F) float32, columns in ``columns`` order; the target is ``columns[-1]``.
+    lines: (N,) int64, the line of the file each row was read from, 0 for an inserted row.
     """
 
     timestamps: pd.DatetimeIndex
@@ -166,6 +132,33 @@ class SeriesFrame:
     frequency: BaseOffset
     source: str
     report: SeriesReport
+    lines: np.ndarray
+
+    def with_notes(self, notes: Sequence[str]) -> SeriesFrame:
+        """The same series, its report carrying ``notes`` too."""
+        return replace(self, report=self.report.with_notes(notes))
+
+    def read_cells(self) -> np.ndarray:
+        """(N, F) bool: True where the value was read from the file, False where it was filled
+        (an inserted row, or a missing cell)."""
+        read = np.broadcast_to(self.lines[:, None] > 0, self.values.shape).copy()  # (N, F)
+        if self.report.missing_cells:
+            row_of_line = {int(line): row for row, line in enumerate(self.lines) if line}
+            column_of = {name: index for index, name in enumerate(self.columns)}
+            for cell in self.report.missing_cells:
+                read[row_of_line[cell.line], column_of[cell.column]] = False
+        return read
+
+    def describe_rows(self, start: int, stop: int) -> str:
+        """Rows ``start`` to ``stop`` (exclusive) in the user's terms: "data.csv lines 120 to
+        167 (2024-01-05 23:00:00 to 2024-01-07 22:00:00)", lines of the file's rows among them
+        (inserted rows have none)."""
+        read = self.lines[start:stop]  # (stop - start,)
+        read = read[read > 0]
+        span = f"{self.timestamps[start]} to {self.timestamps[stop - 1]}"
+        if read.size == 0:
+            return f"{self.source}, inserted rows {span}"
+        return f"{self.source} lines {int(read[0])} to {int(read[-1])} ({span})"
 
     @property
     def target_index(self) -> int:
@@ -248,16 +241,19 @@ def read_series(
     grid[positions] = numbers
     for column, name in enumerate(columns):
         grid[:, column] = _fill_column(grid[:, column], fill, name=name, source=source)
+    grid_lines = np.zeros(report.rows, dtype=np.int64)  # (N,) 0 = an inserted row
+    grid_lines[positions] = lines
     if report.rows_inserted:
         timestamps = pd.date_range(timestamps[0], periods=report.rows, freq=frequency)
     return SeriesFrame(
         timestamps=pd.DatetimeIndex(timestamps, freq=frequency),
-        values=grid.astype(np.float32),  # (N, F)
+        values=grid.astype(np.float32),  # (N, F) in range: _Cells.numbers refused larger values
         columns=columns,
         target=target,
         frequency=frequency,
         source=source,
         report=report,
+        lines=grid_lines,
     )
 
 
@@ -346,7 +342,8 @@ class _Cells:
         return [row[column].strip() for row in self.rows]
 
     def parse(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(numbers (N,) float64, NaN where missing or bad; missing (N,) bool; bad (N,) bool)."""
+        """(numbers (N,) float64, NaN where missing or not a number, inf where infinite or too
+        large for float64; missing (N,) bool; not_number (N,) bool: text that is no number)."""
         if name not in self._parsed:
             texts = np.array(self.texts(name), dtype=object)  # (N,)
             numbers = pd.to_numeric(pd.Series(texts), errors="coerce").to_numpy(
@@ -354,19 +351,28 @@ class _Cells:
             )
             missing = np.array([text.lower() in _MISSING_MARKERS for text in texts], dtype=bool)
             numbers[missing] = np.nan
-            bad = ~missing & ~np.isfinite(numbers)  # text that is not a number, or inf
-            self._parsed[name] = (numbers, missing, bad)
+            not_number = ~missing & np.isnan(numbers)
+            self._parsed[name] = (numbers, missing, not_number)
         return self._parsed[name]
 
     def numbers(self, name: str) -> np.ndarray:
-        """The column as (N,) float64, NaN where a cell is missing; a bad cell is an error."""
-        numbers, _, bad = self.parse(name)
+        """The column as (N,) float64, NaN where a cell is missing; a cell that is not a number,
+        infinite or beyond float32's range is an error."""
+        numbers, _, not_number = self.parse(name)
+        too_large = np.abs(numbers) > FLOAT32_MAX  # (N,) inf included; NaN compares False
+        bad = not_number | too_large
         if bad.any():
             row = int(np.argmax(bad))
             text = self.rows[row][self.header.index(name)].strip()
+            where = f"{self.source}:{self.lines[row]}: column '{name}' holds '{text}'"
+            if not_number[row] or text.lower().lstrip("+-") in ("inf", "infinity"):
+                raise SeqlabError(
+                    f"{where}, not a finite number; correct it, or empty the cell to have it filled"
+                )
             raise SeqlabError(
-                f"{self.source}:{self.lines[row]}: column '{name}' holds '{text}', not a finite "
-                "number; correct it, or empty the cell to have it filled"
+                f"{where}, beyond the float32 range (magnitude at most {FLOAT32_MAX:.4g}) the "
+                "models compute in; correct it (a typo or a unit?), or empty the cell to have "
+                "it filled"
             )
         if np.isnan(numbers).all():
             raise SeqlabError(
@@ -380,9 +386,9 @@ class _Cells:
         A majority, not all: a numeric column with one typo stays chosen, so the typo is reported
         with its line instead of the whole column silently disappearing from the inputs.
         """
-        _, missing, bad = self.parse(name)
+        _, missing, not_number = self.parse(name)
         present = int((~missing).sum())
-        return present > 0 and int((~missing & ~bad).sum()) * 2 > present
+        return present > 0 and int((~missing & ~not_number).sum()) * 2 > present
 
 
 def _unknown_column(source: str, name: str, role: str, header: Sequence[str]) -> str:
@@ -554,34 +560,42 @@ def _report(
     fill: FillPolicy,
     ignored: tuple[str, ...],
 ) -> SeriesReport:
+    """Every gap of ``positions`` (N,) and every ``missing`` (N, F) cell, with its line and how
+    the ``fill`` policy fills it."""
     skipped = np.diff(positions) - 1  # (N - 1,) missing steps after each row
-    gap_rows = np.flatnonzero(skipped > 0) + 1  # rows that follow a gap
-    first_gap = first_gap_line = None
-    if gap_rows.size:
-        row = int(gap_rows[0])
-        first_gap = (timestamps[row - 1], timestamps[row])
-        first_gap_line = lines[row]
-    first_missing = None
-    missing_rows = np.flatnonzero(missing.any(axis=1))
-    if missing_rows.size:
-        row = int(missing_rows[0])
-        first_missing = (lines[row], columns[int(np.argmax(missing[row]))])
+    gaps = tuple(
+        GapFill(
+            line=lines[row],
+            previous=timestamps[row - 1],
+            next=timestamps[row],
+            rows=int(skipped[row - 1]),
+        )
+        for row in (np.flatnonzero(skipped > 0) + 1).tolist()
+    )
+    known = ~missing  # (N, F)
+    first_known = np.argmax(known, axis=0)  # (F,) every column has one (_Cells.numbers)
+    last_known = known.shape[0] - 1 - np.argmax(known[::-1], axis=0)  # (F,)
+    cells = []
+    for row, column in np.argwhere(missing).tolist():  # row-major: in line order
+        how: Literal["interpolated", "carried forward", "carried back"]
+        if row < first_known[column]:
+            how = "carried back"
+        elif fill == "ffill" or row > last_known[column]:
+            how = "carried forward"
+        else:
+            how = "interpolated"
+        cells.append(MissingCell(line=lines[row], column=columns[column], how=how))
     per_column = missing.sum(axis=0)  # (F,)
     return SeriesReport(
         source=source,
         rows_read=len(lines),
-        rows=int(positions[-1]) + 1,
         frequency=frequency.freqstr,
         fill=fill,
-        gaps=int(gap_rows.size),
-        rows_inserted=int(skipped.sum()),
-        first_gap=first_gap,
-        first_gap_line=first_gap_line,
-        missing_values=int(per_column.sum()),
+        gap_fills=gaps,
+        missing_cells=tuple(cells),
         missing_by_column={
             name: int(count) for name, count in zip(columns, per_column, strict=True) if count
         },
-        first_missing=first_missing,
         ignored_columns=ignored,
     )
 

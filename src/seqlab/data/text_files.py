@@ -1,52 +1,82 @@
-"""Labelled texts from any user file (CSV, TSV or JSON lines), with every bad row reported.
+"""Labelled texts from any user file (CSV, TSV or JSON lines), with every row that is not used,
+or not used whole, reported with its line.
 
 References: RFC 4180 (CSV: quoted fields may hold the delimiter, quotes doubled as ``""`` and line
-breaks) as read by Python's ``csv`` module; JSON Lines (https://jsonlines.org: one JSON value per
-line, UTF-8); the Unicode byte order mark (U+FEFF, bytes EF BB BF), which spreadsheet programs put
-at the start of UTF-8 exports and which would otherwise become part of the first column's name.
+breaks) as read by Python's ``csv`` module; the IANA ``text/tab-separated-values`` type (TSV: one
+record a line, fields split at tabs, no quoting, the form GLUE's SST-2 files take); JSON Lines
+(https://jsonlines.org: one JSON value per line, UTF-8); the Unicode byte order mark (U+FEFF,
+bytes EF BB BF), which spreadsheet programs put at the start of UTF-8 exports and which would
+otherwise become part of the first column's name.
 
-How a file is read:
+How a file is read (seqlab.data.text_formats parses each format):
 
-- the format comes from the extension (``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``) or ``format=``;
+- the format comes from the extension (``.csv``, ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``) or
+  ``format=``;
 - CSV and TSV need a header line naming the columns (SST-2: ``label<TAB>sentence``); JSONL rows
   are objects with the two keys; ``text_column=None`` picks the first of
   :data:`TEXT_COLUMN_CANDIDATES` the file has (the shared SST-2 copy names its text column
   ``sentence`` in ``train.tsv`` but ``content`` in ``dev.tsv``);
+- TSV is read as plain lines split at tabs: a quote is an ordinary character (a text opening with
+  ``"`` would otherwise swallow the rows after it). ``tsv_quoting=True`` reads TSV with CSV's
+  quoting rules instead;
 - bytes are decoded line by line, so a line that is not UTF-8 is reported with its number while the
   rest of the file still loads;
 - text and label are stripped of surrounding white space; labels are strings (a JSONL integer label
-  ``1`` becomes ``"1"``);
-- lines holding only white space are not rows and are passed over (they carry no data);
-- every other row that cannot be used becomes a :class:`BadRow` with its line number: skipped and
-  counted by default, the first one raised as a ``SeqlabError`` with ``strict=True``.
+  ``1`` becomes ``"1"``); a text longer than ``max_chars`` characters keeps its first ``max_chars``
+  and is reported as a :class:`CutText` (fields of any length are read: there is no field limit);
+- lines holding only white space are not rows and are passed over (they carry no data); every
+  other line belongs to the header, to a row read, or to a row skipped;
+- every row that cannot be used becomes a :class:`BadRow` with its line number: skipped and
+  reported by default, the first one raised as a ``SeqlabError`` with ``strict=True``.
+
+:meth:`LabelledTexts.notes` says all of it in lines for a person (the first rows in full, then a
+count), :meth:`LabelledTexts.record` as a dict for a report.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from seqlab.data.text_formats import (
+    TEXT_COLUMN_CANDIDATES,
+    BadRow,
+    CutText,
+    RowSink,
+    is_blank,
+    read_delimited,
+    read_jsonl,
+    read_plain_tsv,
+)
 from seqlab.errors import SeqlabError
 
 __all__ = [
+    "DEFAULT_MAX_CHARS",
     "TEXT_COLUMN_CANDIDATES",
     "BadRow",
+    "CutText",
     "LabelMap",
     "LabelledTexts",
     "TextFormat",
     "detect_format",
+    "label_case_variants",
     "read_labelled_texts",
 ]
 
 TextFormat = Literal["csv", "tsv", "jsonl"]
 
-TEXT_COLUMN_CANDIDATES: tuple[str, ...] = ("text", "sentence", "content", "review")
+# Far above any real sentence or review (SST-2's longest text has 267 characters), low enough
+# that one runaway field (a whole file pasted into a cell) cannot take minutes and gigabytes.
+DEFAULT_MAX_CHARS = 100_000
+
+# How many rows a note prints in full, and how many a report lists, before giving a count.
+NOTED_ROWS = 5
+RECORDED_ROWS = 20
 
 _EXTENSIONS: dict[str, TextFormat] = {
     ".csv": "csv",
@@ -56,83 +86,109 @@ _EXTENSIONS: dict[str, TextFormat] = {
     ".ndjson": "jsonl",
 }
 _BOM = b"\xef\xbb\xbf"
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A row that could not be used: the line it starts on (1-based), why, and how to fix it."""
-
-    line: int
-    reason: str
-    fix: str = ""
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 @dataclass(frozen=True)
 class LabelledTexts:
-    """The usable rows of a file, in file order, and the rows that were skipped."""
+    """The usable rows of a file, in file order, and what reading it left out.
+
+    spans: the first and last line of each row read (equal unless a quoted field spans lines).
+    skipped: the rows not used. truncated: the texts cut to ``max_chars`` characters.
+    header: the first and last line of the header (None for JSON lines, which have none).
+    Every line of the file that holds more than white space is in the header, in a span or in a
+    skipped row.
+    """
 
     texts: tuple[str, ...]
     labels: tuple[str, ...]
     source: str
-    skipped: tuple[BadRow, ...]
+    skipped: tuple[BadRow, ...] = ()
+    truncated: tuple[CutText, ...] = ()
+    spans: tuple[tuple[int, int], ...] = ()
+    header: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
-    def skipped_summary(self, *, limit: int = 5) -> str:
-        """One line for logs: how many rows were skipped and the first few reasons ('' if none)."""
-        if not self.skipped:
-            return ""
-        shown = "; ".join(f"line {row.line}: {row.reason}" for row in self.skipped[:limit])
-        more = f"; and {len(self.skipped) - limit} more" if len(self.skipped) > limit else ""
-        return f"{self.source}: skipped {len(self.skipped)} bad rows ({shown}{more})"
+    def with_labels(self, labels: Sequence[str]) -> LabelledTexts:
+        """The same rows with ``labels`` (one per row) instead."""
+        if len(labels) != len(self.texts):
+            raise ValueError(f"{len(labels)} labels for {len(self.texts)} rows")
+        return replace(self, labels=tuple(labels))
 
+    def select(self, indices: Iterable[int], *, source: str, with_report: bool) -> LabelledTexts:
+        """The rows at ``indices`` (in file order) under the name ``source``; ``with_report``
+        keeps the file's skipped and truncated rows (give them to one part of a split only)."""
+        chosen = sorted(indices)
+        return LabelledTexts(
+            texts=tuple(self.texts[i] for i in chosen),
+            labels=tuple(self.labels[i] for i in chosen),
+            source=source,
+            skipped=self.skipped if with_report else (),
+            truncated=self.truncated if with_report else (),
+            spans=tuple(self.spans[i] for i in chosen) if self.spans else (),
+            header=self.header,
+        )
 
-class _Rows:
-    """Collects good rows and bad rows; in strict mode the first bad row raises."""
-
-    def __init__(self, *, source: str, strict: bool, known_labels: frozenset[str] | None):
-        self.source = source
-        self.strict = strict
-        self.known_labels = known_labels
-        self.texts: list[str] = []
-        self.labels: list[str] = []
-        self.bad: list[BadRow] = []
-
-    def reject(self, line: int, reason: str, fix: str) -> None:
-        if self.strict:
-            raise SeqlabError(f"{self.source}:{line}: {reason}; {fix}")
-        self.bad.append(BadRow(line=line, reason=reason, fix=fix))
-
-    def accept(self, line: int, text: object, label: object, *, label_column: str) -> None:
-        if not isinstance(text, str):
-            self.reject(line, f"text is a {_json_type(text)}, not a string", "quote the text")
-            return
-        if not text.strip():
-            self.reject(line, "empty text", "fill in the text or delete the row")
-            return
-        if label is None or label == "":
-            self.reject(line, f"missing label ('{label_column}')", "add the row's label")
-            return
-        if isinstance(label, bool) or not isinstance(label, str | int):
-            self.reject(
-                line, f"label is a {_json_type(label)}", "write the label as a string or integer"
+    def notes(self, *, limit: int = NOTED_ROWS) -> list[str]:
+        """What reading the file left out, for a person: one line per skipped row and per cut
+        text (``FILE:LINE: reason; fix``), the first ``limit`` of each, then a count."""
+        lines: list[str] = []
+        if self.skipped:
+            lines.append(
+                f"{self.source}: {_rows(len(self.skipped))} skipped (not used), "
+                f"{_rows(len(self.texts))} read"
             )
-            return
-        label_text = str(label).strip()
-        if not label_text:
-            self.reject(line, f"missing label ('{label_column}')", "add the row's label")
-            return
-        if self.known_labels is not None and label_text not in self.known_labels:
-            known = ", ".join(sorted(self.known_labels))
-            self.reject(
-                line,
-                f"unknown label '{label_text}' (the model knows: {known})",
-                "fix the label or retrain with this label in the training data",
+            for row in self.skipped[:limit]:
+                fix = f"; {row.fix}" if row.fix else ""
+                lines.append(f"  {self.source}:{row.line}: {row.reason}{fix}")
+            if len(self.skipped) > limit:
+                lines.append(
+                    f"  {self.source}: and {_more(len(self.skipped) - limit, 'row')} skipped "
+                    f"(the first {RECORDED_ROWS} are listed under data.skipped_rows in the report)"
+                )
+        if self.truncated:
+            kept = self.truncated[0].kept
+            lines.append(
+                f"{self.source}: {_texts(len(self.truncated))} longer than {kept:,} characters, "
+                f"cut to the first {kept:,} (data.max_chars)"
             )
-            return
-        self.texts.append(text.strip())
-        self.labels.append(label_text)
+            for cut in self.truncated[:limit]:
+                lines.append(f"  {self.source}:{cut.line}: a text of {cut.chars:,} characters")
+            if len(self.truncated) > limit:
+                lines.append(
+                    f"  {self.source}: and {_more(len(self.truncated) - limit, 'text')} cut "
+                    f"(the first {RECORDED_ROWS} are listed under data.truncated_texts in the "
+                    "report)"
+                )
+        return lines
+
+    def record(self, *, limit: int = RECORDED_ROWS) -> dict[str, Any]:
+        """What reading the file left out, for a report: counts and the first ``limit`` rows."""
+        return {
+            "rows": len(self.texts),
+            "skipped_rows": {
+                "total": len(self.skipped),
+                "first": [{"line": row.line, "reason": row.reason} for row in self.skipped[:limit]],
+            },
+            "truncated_texts": {
+                "total": len(self.truncated),
+                "first": [{"line": cut.line, "chars": cut.chars} for cut in self.truncated[:limit]],
+            },
+        }
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def _texts(count: int) -> str:
+    return f"{count} text" if count == 1 else f"{count} texts"
+
+
+def _more(count: int, noun: str) -> str:
+    return f"{count} more {noun}" if count == 1 else f"{count} more {noun}s"
 
 
 def detect_format(path: str | os.PathLike[str]) -> TextFormat:
@@ -156,6 +212,8 @@ def read_labelled_texts(
     label_column: str = "label",
     known_labels: Iterable[str] | None = None,
     strict: bool = False,
+    tsv_quoting: bool = False,
+    max_chars: int = DEFAULT_MAX_CHARS,
 ) -> LabelledTexts:
     """Read (text, label) rows from a CSV, TSV or JSONL file.
 
@@ -163,199 +221,91 @@ def read_labelled_texts(
     with any other label is a bad row.
     strict: raise ``SeqlabError("FILE:LINE: reason; fix")`` on the first bad row instead of
     skipping it.
+    tsv_quoting: read TSV with CSV's quoting rules (a field in ``"..."`` may hold tabs and line
+    breaks) instead of as plain lines split at tabs.
+    max_chars: texts longer than this keep their first ``max_chars`` characters (reported in
+    ``truncated``).
     An empty file, a missing column and a file with no usable row are errors in either mode.
     """
+    if max_chars < 1:
+        raise SeqlabError(f"max_chars ({max_chars}) must be at least 1")
     file_path = Path(path)
     source = str(file_path)
     chosen = format if format is not None else detect_format(file_path)
     if chosen not in ("csv", "tsv", "jsonl"):
         raise SeqlabError(f"{source}: unknown format '{chosen}'; use 'csv', 'tsv' or 'jsonl'")
+    lines = _file_lines(file_path, source)
+
+    rows = RowSink(
+        source=source,
+        strict=strict,
+        known_labels=frozenset(known_labels) if known_labels is not None else None,
+        max_chars=max_chars,
+    )
+    if chosen == "jsonl":
+        read_jsonl(lines, rows, text_column=text_column, label_column=label_column)
+    elif chosen == "tsv" and not tsv_quoting:
+        read_plain_tsv(lines, rows, text_column=text_column, label_column=label_column)
+    else:
+        delimiter = "," if chosen == "csv" else "\t"
+        read_delimited(
+            lines, rows, delimiter=delimiter, text_column=text_column, label_column=label_column
+        )
+
+    if not rows.texts and not rows.bad:
+        what = "no rows" if chosen == "jsonl" else "a header but no rows"
+        raise SeqlabError(f"{source} has {what}; add at least one row")
+    if not rows.texts:
+        first = rows.bad[0]
+        raise SeqlabError(
+            f"{source} has no usable rows ({len(rows.bad)} bad rows; first: line {first.line}: "
+            f"{first.reason}); fix the file or check text_column/label_column"
+        )
+    return LabelledTexts(
+        texts=tuple(rows.texts),
+        labels=tuple(rows.labels),
+        source=source,
+        skipped=tuple(rows.bad),
+        truncated=tuple(rows.cut),
+        spans=tuple(rows.spans),
+        header=rows.header,
+    )
+
+
+def _file_lines(file_path: Path, source: str) -> list[bytes]:
+    """The file's physical lines with their line ends (split at LF, CR LF and lone CR), without
+    a UTF-8 byte order mark; a SeqlabError when there is nothing to read."""
     try:
         data = file_path.read_bytes()
     except FileNotFoundError:
         raise SeqlabError(f"{source} not found; check the path") from None
+    except IsADirectoryError:
+        raise SeqlabError(f"{source} is a folder; give a file") from None
     except OSError as err:
         raise SeqlabError(f"{source}: cannot read ({err.strerror}); check permissions") from None
+    if data.startswith(_UTF16_BOMS):
+        raise SeqlabError(f"{source} is UTF-16 text (it starts with a UTF-16 byte order mark); "
+                          "save it as UTF-8")  # fmt: skip
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
-    if not data.strip():
+    lines = data.splitlines(keepends=True)
+    if all(is_blank(line) for line in lines):
         raise SeqlabError(f"{source} is empty; give a file with a header and at least one row")
-
-    rows = _Rows(
-        source=source,
-        strict=strict,
-        known_labels=frozenset(known_labels) if known_labels is not None else None,
-    )
-    if chosen == "jsonl":
-        _read_jsonl(data, rows, text_column=text_column, label_column=label_column)
-    else:
-        delimiter = "," if chosen == "csv" else "\t"
-        _read_delimited(
-            data, rows, delimiter=delimiter, text_column=text_column, label_column=label_column
-        )
-
-    if not rows.texts and not rows.bad:
-        raise SeqlabError(f"{source} has a header but no rows; add at least one row")
-    if not rows.texts:
-        first = rows.bad[0] if rows.bad else None
-        detail = f"; first: line {first.line}: {first.reason}" if first else ""
-        raise SeqlabError(
-            f"{source} has no usable rows ({len(rows.bad)} bad rows{detail}); fix the file or "
-            "check text_column/label_column"
-        )
-    return LabelledTexts(
-        texts=tuple(rows.texts), labels=tuple(rows.labels), source=source, skipped=tuple(rows.bad)
-    )
+    return lines
 
 
-def _decoded_lines(data: bytes, bad_lines: set[int]) -> Iterator[str]:
-    """Each physical line decoded on its own; undecodable ones are recorded (1-based) and
-    replaced with U+FFFD so the csv reader's line count stays in step with the file."""
-    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError:
-            bad_lines.add(number)
-            yield raw.decode("utf-8", errors="replace")
-
-
-def _pick_text_column(
-    columns: Sequence[str], text_column: str | None, *, source: str, where: str
-) -> str:
-    if text_column is not None:
-        return text_column
-    for candidate in TEXT_COLUMN_CANDIDATES:
-        if candidate in columns:
-            return candidate
-    raise SeqlabError(
-        f"{source}: {where} has none of the text columns {', '.join(TEXT_COLUMN_CANDIDATES)} "
-        f"(it has: {', '.join(columns) or 'nothing'}); pass text_column=NAME"
-    )
-
-
-def _read_delimited(
-    data: bytes,
-    rows: _Rows,
-    *,
-    delimiter: str,
-    text_column: str | None,
-    label_column: str,
-) -> None:
-    source = rows.source
-    bad_lines: set[int] = set()
-    # strict=True makes malformed quoting (text after a closing quote, a quote left open at the
-    # end of the file) an error we can report, instead of a silently merged field.
-    reader = csv.reader(_decoded_lines(data, bad_lines), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    text_index = label_index = -1
-    last_line = 0  # reader.line_num after the previous record: a record spans last_line+1 .. now
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            start = last_line + 1
-            last_line = reader.line_num
-            fix = (
-                "remove the NUL bytes"
-                if "NUL" in str(err)
-                else 'close the quoted field, and double quotes inside it ("")'
-            )
-            span = f", lines {start}-{last_line}" if last_line > start else ""
-            if header is None:
-                raise SeqlabError(f"{source}:{start}: bad header ({err}); {fix}") from None
-            rows.reject(start, f"malformed row ({err}{span})", fix)
-            continue
-        start, last_line = last_line + 1, reader.line_num
-        spanned = range(start, last_line + 1)
-        undecodable = next((n for n in spanned if n in bad_lines), None)
-        if undecodable is None and all(not field.strip() for field in record):
-            continue  # a blank line (the reader gives []): not a row
-        if undecodable is not None:
-            if header is None:
-                raise SeqlabError(
-                    f"{source}:{undecodable}: header is not valid UTF-8; save the file as UTF-8"
-                )
-            rows.reject(undecodable, "bytes that are not UTF-8", "save the file as UTF-8")
-            continue
-        if header is None:
-            header = [name.strip() for name in record]
-            chosen_text = _pick_text_column(header, text_column, source=source, where="header")
-            missing = [name for name in (chosen_text, label_column) if name not in header]
-            if missing:
-                raise SeqlabError(
-                    f"{source}:{start}: header has no column {', '.join(map(repr, missing))} "
-                    f"(it has: {', '.join(header)}); pass text_column/label_column or fix the "
-                    "header"
-                )
-            text_index, label_index = header.index(chosen_text), header.index(label_column)
-            continue
-        if len(record) != len(header):
-            rows.reject(
-                start,
-                f"{_columns(len(record))}, the header has {_columns(len(header))}",
-                "quote fields that hold the delimiter"
-                if len(record) > len(header)
-                else "fill in the missing columns",
-            )
-            continue
-        rows.accept(start, record[text_index], record[label_index], label_column=label_column)
-    if header is None:
-        raise SeqlabError(f"{source} has no header line; add one naming the columns")
-
-
-def _read_jsonl(data: bytes, rows: _Rows, *, text_column: str | None, label_column: str) -> None:
-    source = rows.source
-    chosen_text = text_column
-    for number, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            rows.reject(number, "bytes that are not UTF-8", "save the file as UTF-8")
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as err:
-            rows.reject(number, f"not valid JSON ({err.msg})", "write one JSON object per line")
-            continue
-        if not isinstance(value, dict):
-            rows.reject(
-                number,
-                f"a JSON {_json_type(value)}, not an object",
-                'write one object per line, e.g. {"text": ..., "label": ...}',
-            )
-            continue
-        if chosen_text is None:
-            # The first object decides, as a header would; later rows must use the same key.
-            chosen_text = _pick_text_column(
-                list(value), None, source=source, where=f"line {number}"
-            )
-        if chosen_text not in value:
-            rows.reject(number, f"no '{chosen_text}' key", f"add the '{chosen_text}' key")
-            continue
-        rows.accept(number, value[chosen_text], value.get(label_column), label_column=label_column)
-
-
-_JSON_TYPES: dict[type, str] = {
-    dict: "object",
-    list: "array",
-    str: "string",
-    int: "number",
-    float: "non-integer number",
-    bool: "boolean",
-    type(None): "null",
-}
-
-
-def _columns(count: int) -> str:
-    return f"{count} column" if count == 1 else f"{count} columns"
-
-
-def _json_type(value: object) -> str:
-    return _JSON_TYPES.get(type(value), type(value).__name__)
+def label_case_variants(labels: Iterable[str]) -> list[dict[str, int]]:
+    """The labels that differ only in case (``pos``, ``POS``): one dict per group, each spelling
+    with its number of rows, most rows first; groups in order of their first spelling."""
+    counts = Counter(labels)
+    groups: dict[str, dict[str, int]] = {}
+    for label in sorted(counts):
+        groups.setdefault(label.casefold(), {})[label] = counts[label]
+    return [
+        dict(sorted(group.items(), key=lambda item: (-item[1], item[0])))
+        for group in groups.values()
+        if len(group) > 1
+    ]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ process (tests train twice in one process and in two processes and compare). Thi
 are learned here (:func:`_learn_merges`) and not by the library's trainers, which are not
 deterministic across runs; the library still does normalisation, pre-tokenisation, encoding and
 the file format. Deviation from the library's WordPiece trainer: ties between equally frequent
-pairs are broken by the pairs' strings instead of by internal ids.
+pairs are broken by the pairs' strings instead of by internal ids. Words longer than
+:data:`MAX_WORD_CHARS` characters are left out of the merge statistics: WordPiece reads such a word
+as ``[UNK]`` anyway (the library's ``max_input_chars_per_word``), and one runaway word (100,000
+letters without a space) made each merge rescan it, taking minutes.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ __all__ = [
 ]
 
 TokenizerModel = Literal["wordpiece", "bpe"]
+
+# The library's WordPiece default max_input_chars_per_word: a longer word encodes as [UNK].
+MAX_WORD_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,12 @@ class TextEncoder:
                 f"{file_path} not found; train a tokenizer first or give the path of a saved "
                 "tokenizer"
             ) from None
+        except (OSError, UnicodeDecodeError) as err:  # a folder, unreadable, not UTF-8 text
+            detail = " ".join(str(err).split())
+            raise SeqlabError(
+                f"{file_path}: cannot be read as a tokenizer.json ({detail}); save it with "
+                "tokenizers' Tokenizer.save or retrain"
+            ) from None
         try:
             tokenizer = Tokenizer.from_str(text)
         except Exception as err:  # the library raises a bare Exception on malformed JSON
@@ -221,7 +233,8 @@ def train_tokenizer(
     ``min_frequency``: a merge must be seen this many times; 2 keeps one-off typos out of the
     vocabulary. The vocabulary can come out smaller than ``vocab_size`` on a small corpus, and
     larger when the corpus has more distinct characters than ``vocab_size`` (every character is
-    kept, so no training word maps to ``[UNK]``).
+    kept, so no training word maps to ``[UNK]``). Words longer than ``MAX_WORD_CHARS`` are not
+    counted (WordPiece reads them as ``[UNK]``; see the module's docstring).
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
@@ -254,7 +267,10 @@ def train_tokenizer(
     if model == "wordpiece":
         tokenizer = Tokenizer(
             models.WordPiece(
-                vocab=vocab, unk_token=SPECIAL_TOKENS.unk, continuing_subword_prefix="##"
+                vocab=vocab,
+                unk_token=SPECIAL_TOKENS.unk,
+                continuing_subword_prefix="##",
+                max_input_chars_per_word=MAX_WORD_CHARS,
             )
         )
         tokenizer.decoder = decoders.WordPiece(prefix="##")
@@ -281,7 +297,8 @@ _GROUP = 4096
 def _count_words(
     texts: Iterable[str], *, normalizer: object, pre_tokenizer: object
 ) -> Counter[str]:
-    """How often each pre-tokenized word occurs in ``texts``, after normalisation.
+    """How often each pre-tokenized word of at most MAX_WORD_CHARS characters occurs in
+    ``texts``, after normalisation.
 
     Speed: the pre-tokenizer first splits on white space, so it is run once per distinct
     white-space chunk (tens of thousands) rather than on every text (asking it for 700,000 words
@@ -306,7 +323,8 @@ def _count_words(
     counts: Counter[str] = Counter()
     for chunk, count in chunks.items():
         for word, _ in pre_tokenizer.pre_tokenize_str(chunk):  # type: ignore[attr-defined]
-            counts[word] += count
+            if len(word) <= MAX_WORD_CHARS:
+                counts[word] += count
     return counts
 
 

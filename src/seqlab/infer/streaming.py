@@ -12,6 +12,10 @@ the pre-tokeniser splits at whitespace and punctuation before WordPiece or BPE s
 its own). Each push therefore tokenises only the newly committed words and the unfinished last
 word, never the committed prefix; the unfinished word is run on a copy of the state and never
 committed. The result after every push equals classifying the whole text so far.
+
+Bounded: a text keeps at most ``max_chars`` characters (text pushed beyond them is dropped until
+``reset`` and the result says ``clipped``), so an endless line cannot grow without limit. The
+model reads only the first ``max_length`` tokens anyway.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class StreamResult:
     mode: str  # "incremental" (one recurrent step per new token) or "re-encode"
     new_tokens: int
     seconds: float
+    clipped: bool = False  # the text reached max_chars and pushed text was dropped
 
     @property
     def seconds_per_token(self) -> float:
@@ -87,6 +92,7 @@ class ClassifierStream:
         max_length: int,
         classify_text: Callable[[str], torch.Tensor],
         prefix_ids: list[int] | None = None,
+        max_chars: int | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenize = tokenize  # text -> list of ids (no special tokens, no truncation)
@@ -94,6 +100,7 @@ class ClassifierStream:
         self.labels = labels
         self.max_length = max_length
         self.classify_text = classify_text  # text -> (C,) probabilities, the re-encoding path
+        self.max_chars = max_chars  # None: no bound
         self.incremental = model.streams_incrementally
         self.device = next(model.parameters()).device
         self.reset()
@@ -111,6 +118,9 @@ class ClassifierStream:
     @torch.no_grad()
     def push(self, text: str) -> StreamResult:
         started = time.perf_counter()
+        clipped = False
+        if self.max_chars is not None and len(self.text) + len(text) > self.max_chars:
+            text, clipped = text[: max(0, self.max_chars - len(self.text))], True
         self.text += text
         if self.incremental:
             probabilities, count = self._incremental()
@@ -128,7 +138,7 @@ class ClassifierStream:
         else:
             scores = {label: float(p) for label, p in zip(self.labels, probabilities, strict=True)}
         label = max(scores, key=scores.__getitem__)
-        return StreamResult(self.text, count, label, scores, mode, new_tokens, seconds)
+        return StreamResult(self.text, count, label, scores, mode, new_tokens, seconds, clipped)
 
     def _step(self, ids: list[int], state: Any) -> Any:
         return self.model.stream_step(torch.tensor([ids], device=self.device), state)  # (1, k)

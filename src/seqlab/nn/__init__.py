@@ -10,6 +10,7 @@ from seqlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from seqlab.nn.masks import causal_mask, padding_mask
 from seqlab.nn.positions import LearnedPositions, SinusoidalPositions
 from seqlab.nn.recurrent import GRU, LSTM, RNN, RecurrentTrace
+from seqlab.nn.recurrent_attention import RecurrentAttention
 from seqlab.nn.transformer import (
     TransformerDecoder,
     TransformerDecoderLayer,
@@ -27,6 +28,7 @@ __all__ = [
     "MultiHeadAttention",
     "RNN",
     "RNNCell",
+    "RecurrentAttention",
     "RecurrentTrace",
     "SinusoidalPositions",
     "TransformerDecoder",

@@ -112,12 +112,20 @@ class Task(ABC):
         complete. Empty by default."""
 
     def data_checksum(self) -> str | None:
-        """SHA-256 of the data the run trained on, recorded in metrics.json; None for generated."""
+        """SHA-256 of the data the run trained on, recorded in metrics.json; None for generated.
+        ``seqlab eval`` compares it with the recorded one before it evaluates a split cut from
+        the training data (seqlab.tasks.directory_checks.check_training_data)."""
         return None
 
     @classmethod
     def from_model_dir(cls, run: RunConfig, model_dir: ModelDir, artifacts: dict[str, Any]) -> Task:
-        """The task as it was when ``model_dir`` was trained (its tokenizer, labels, scaler)."""
+        """The task as it was when ``model_dir`` was trained (its tokenizer, labels, scaler).
+
+        Called by ``seqlab.tasks.runner.load_trained`` after config.json's sections are checked
+        (``artifacts`` is a dict, its values unchecked). Files are named through
+        ``model_dir.file(name)``, which refuses names leading out of the directory. What a task
+        checks itself it raises as a SeqlabError naming the file; a KeyError, TypeError or
+        ValueError escaping from here is reported as config.json's artifacts being malformed."""
         return cls(run)
 
     @classmethod

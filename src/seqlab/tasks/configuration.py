@@ -8,15 +8,24 @@ The model section's dataclass depends on the family (``RecurrentConfig`` for rnn
 Presets and family defaults come from the task's torch-free options
 (``seqlab.tasks.task_options``); the layers are plain dicts merged by
 ``seqlab.utils.config.deep_merge`` and typed once, at the end, by ``from_dict``.
+
+Data files: every path field of the data section (``file`` and each ``*_file``, whatever the
+task) is made absolute against the current folder when the run is configured, so config.json
+names the files the run read wherever a command runs later, and ``seqlab eval`` can check that
+they are unchanged. Reading a config.json back (``run_config_from_dict``) changes no path: an
+older directory's relative names are read from the current folder, as they always were.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from seqlab._version import __version__
+from seqlab.model_dir import TRAINING_DATA
 from seqlab.models.config import FAMILIES, PretrainedConfig, RecurrentConfig, TransformerConfig
 from seqlab.tasks import task_class, task_options
 from seqlab.tasks.base import RunConfig
@@ -84,7 +93,32 @@ def build_run_config(
     ):
         merged = deep_merge(merged, layer)
     merged.setdefault("model", {})["family"] = chosen
-    return run_config_from_dict({"task": task, **merged})
+    run = run_config_from_dict({"task": task, **merged})
+    return dataclasses.replace(run, data=absolute_data_paths(run.data))
+
+
+# A data path that is the name of a model directory's own data file (the series seqlab retrain
+# keeps there) means the directory's copy, which the task reads from the directory: it stays a
+# name, as the directory may still move (retrain builds it under a temporary name).
+_DIRECTORY_FILES = frozenset({TRAINING_DATA})
+
+
+def absolute_data_paths(data: Any) -> Any:
+    """``data`` (a task's data-config dataclass) with each file path field (``file`` and every
+    ``*_file``) made absolute against the current folder; names of a model directory's own
+    files (``_DIRECTORY_FILES``) and unset paths are kept as they are."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(data):
+        if field.name != "file" and not field.name.endswith("_file"):
+            continue
+        value = getattr(data, field.name)
+        if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+            continue
+        if os.fspath(value) in _DIRECTORY_FILES:
+            continue
+        absolute = os.path.abspath(value)
+        changes[field.name] = absolute if isinstance(value, str) else Path(absolute)
+    return dataclasses.replace(data, **changes) if changes else data
 
 
 def _file_layer(config_file: str | Path, task: str) -> dict[str, Any]:

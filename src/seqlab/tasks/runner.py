@@ -4,7 +4,11 @@ The directory (DESIGN.md, "The model directory"): config.json (written first, so
 run says what it was), checkpoints/ and log.jsonl (the engine's), the task's files that need the
 trained model (``Task.save_trained_files``), then model.safetensors (the best weights) and
 metrics.json (the final evaluation with its split and data checksum). Every file is written
-atomically.
+atomically. Only then, with ``train.keep_checkpoints`` false, is ``checkpoints/last`` removed, so
+a crash before the directory is complete can still be resumed.
+
+Reading a directory back is ``load_trained``, the one way every command and ``seqlab.load``
+read one; its checks are seqlab.tasks.directory_checks'.
 """
 
 from __future__ import annotations
@@ -20,11 +24,20 @@ from torch import nn
 from seqlab._version import __version__
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
-from seqlab.model_dir import ModelDir
+from seqlab.model_dir import CHECKPOINT_TRAINER_JSON, CHECKPOINTS, WEIGHTS, ModelDir
 from seqlab.tasks import task_class
 from seqlab.tasks.base import RunConfig, Task
-from seqlab.tasks.configuration import config_json, run_config_from_dict
-from seqlab.train import FitResult, fit, load_best_weights
+from seqlab.tasks.configuration import config_json
+from seqlab.tasks.directory_checks import (
+    check_model_config,
+    from_config,
+    load_weights,
+    read_model_config,
+    restore_task,
+    run_config_of,
+)
+from seqlab.train import FitResult, drop_resume_state, fit, load_best_weights, resolve_device
+from seqlab.train.checkpoint import find_checkpoint
 from seqlab.train.progress import ProgressKind, ProgressReporter
 from seqlab.utils.seeding import seed_everything
 
@@ -64,6 +77,42 @@ def initial_model(task: Task) -> nn.Module:
     return task.build_model()
 
 
+def check_can_start(run: RunConfig, out: ModelDir, *, resume: bool) -> None:
+    """Refuse, before anything is read or written, a run that cannot start: a device this
+    machine lacks; without ``resume``, a directory that holds a run already; with it, a
+    directory that holds no checkpoint to resume from."""
+    resolve_device(run.train.device)
+    last = out.checkpoint_path("last")
+    if resume:
+        if find_checkpoint(last) is not None:
+            return
+        if not out.path.is_dir():
+            raise SeqlabError(
+                f"'{out}' does not exist, so there is no run to resume; drop --resume to start a "
+                "new run there"
+            )
+        if out.is_trained():
+            raise SeqlabError(
+                f"'{out}' holds a finished run whose {CHECKPOINTS}/last was not kept "
+                "(train.keep_checkpoints=false), so it cannot be resumed; train a new run into "
+                "another --out"
+            )
+        raise SeqlabError(
+            f"'{out}' holds no run to resume (no {last / CHECKPOINT_TRAINER_JSON}); drop "
+            "--resume to start a new run there"
+        )
+    if out.is_trained():
+        raise SeqlabError(
+            f"{out} already holds a trained model; choose another --out, or pass --resume to "
+            "continue its run"
+        )
+    if out.checkpoints_path.exists():
+        raise SeqlabError(
+            f"{out} holds an unfinished run (checkpoints/ but no model weights); pass --resume to "
+            "continue it, or choose another --out"
+        )
+
+
 def train_run(
     run: RunConfig,
     out_dir: str | Path,
@@ -85,20 +134,11 @@ def train_run(
     step, so the training's random draws do not depend on how many the model's building took.
     """
     out = ModelDir(out_dir)
+    check_can_start(run, out, resume=resume)
     if task is None:
         task = task_class(run.task)(run)
     elif task.run != run:
         raise ValueError("train_run: task.run differs from run; pass the task built from run")
-    if not resume and out.is_trained():
-        raise SeqlabError(
-            f"{out} already holds a trained model; choose another --out, or pass --resume to "
-            "continue its run"
-        )
-    if not resume and out.checkpoints_path.exists():
-        raise SeqlabError(
-            f"{out} holds an unfinished run (checkpoints/ but no model weights); pass --resume to "
-            "continue it, or choose another --out"
-        )
     out.create()
     model = initial_model(task)
     if initial_weights is not None:
@@ -115,6 +155,7 @@ def train_run(
         mode=mode,
         resume=resume,
         progress=progress,
+        keep_resume_state=True,  # until the directory is complete, below
     )
     load_best_weights(model, out.path)
     metrics = evaluate_split(task, model, final_split, detail=True)
@@ -137,13 +178,9 @@ def train_run(
         },
     }
     out.write_metrics(record)
+    # Only now is the directory complete: a crash before this line can still be resumed.
+    drop_resume_state(out.path, keep_checkpoints=run.train.keep_checkpoints)
     return TrainedRun(model_dir=out.path, model=model, task=task, fit=result, metrics=metrics)
-
-
-def run_config_of(config: dict[str, Any]) -> RunConfig:
-    names = ("task", "data", "model", "train")
-    sections: dict[str, Any] = {key: config[key] for key in names if key in config}
-    return run_config_from_dict(sections)
 
 
 def predictor_from_dir(
@@ -161,25 +198,30 @@ def load_trained(
     model_dir: str | Path | ModelDir, config: dict[str, Any] | None = None
 ) -> tuple[Task, nn.Module, dict[str, Any]]:
     """The task, the model with its trained weights (in eval mode), and config.json's contents
-    (read here unless ``config`` gives them)."""
+    (read here unless ``config`` gives them).
+
+    Every way a directory can be wrong (a missing, unreadable or damaged file, a config.json
+    with a missing or mistyped section or artifact, weights of another model, a file name
+    leading out of the directory) is a SeqlabError whose one line names the file and the fix;
+    the checks are seqlab.tasks.directory_checks'.
+    """
     directory = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
     if config is None:
-        config = directory.read_config()
-    run = run_config_of(config)
-    task = task_class(run.task).from_model_dir(run, directory, config.get("artifacts", {}))
-    model = task.build_model()
+        config = read_model_config(directory)
+    else:
+        check_model_config(config, directory)
+    run = run_config_of(config, directory)
+    task = restore_task(run, directory, config["artifacts"])
+    model = from_config(directory, "the model", task.build_model)
     if not directory.is_trained():
+        if find_checkpoint(directory.checkpoint_path("last")) is None:
+            raise SeqlabError(
+                f"'{directory}' has no {WEIGHTS} and no checkpoint to resume from; restore "
+                f"{WEIGHTS} from the run that wrote the directory, or retrain"
+            )
         raise SeqlabError(
-            f"'{directory}' has no {directory.weights_path.name}: its training did not finish; "
-            f"resume it with 'seqlab train {run.task} --out {directory} --resume'"
+            f"'{directory}' has no {WEIGHTS}: its training did not finish; resume it with "
+            f"'seqlab train {run.task} --out {directory} --resume'"
         )
-    state = directory.read_weights()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        absent = ", ".join(missing[:3]) or "none"
-        extra = ", ".join(unexpected[:3]) or "none"
-        raise SeqlabError(
-            f"{directory.weights_path} does not match the model its config.json describes "
-            f"(missing: {absent}; unexpected: {extra}); was the directory edited by hand?"
-        )
+    load_weights(model, directory)
     return task, model.eval(), config

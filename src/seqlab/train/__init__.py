@@ -14,6 +14,7 @@ counters a checkpoint saves), ``checkpoint.py`` with ``checkpoint_codec.py`` (th
 
 from seqlab.train.checkpoint import (
     checkpoint_path,
+    drop_resume_state,
     load_best_weights,
     load_model_weights,
     load_training_checkpoint,
@@ -54,6 +55,7 @@ __all__ = [
     "build_scheduler",
     "checkpoint_path",
     "detach_state",
+    "drop_resume_state",
     "fit",
     "load_best_weights",
     "load_model_weights",

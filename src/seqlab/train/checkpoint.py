@@ -61,6 +61,7 @@ from seqlab.utils.seeding import RngState, capture_rng_state, restore_rng_state
 __all__ = [
     "LoadedCheckpoint",
     "checkpoint_path",
+    "drop_resume_state",
     "find_checkpoint",
     "load_best_weights",
     "load_model_weights",
@@ -297,6 +298,15 @@ def load_training_checkpoint(
         config=info.get("config"),
         averaged_weights=averaged,
     )
+
+
+def drop_resume_state(out_dir: str | os.PathLike[str], *, keep_checkpoints: bool) -> None:
+    """Remove ``checkpoints/last`` unless checkpoints are kept or ``checkpoints/best`` is
+    missing: the resume state (optimizer moments, RNGs) is the bulk, and best/ keeps the
+    weights. Call it once nothing can need a resume any more."""
+    if keep_checkpoints or find_checkpoint(checkpoint_path(out_dir, "best")) is None:
+        return
+    shutil.rmtree(checkpoint_path(out_dir, "last"), ignore_errors=True)
 
 
 def load_best_weights(model: nn.Module, out_dir: str | os.PathLike[str]) -> Path:

@@ -29,7 +29,6 @@ metric reaches ``stop_at``.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from seqlab.train.checkpoint import find_checkpoint
+from seqlab.train.checkpoint import drop_resume_state
 from seqlab.train.config import TrainConfig
 from seqlab.train.evaluation import evaluate_and_checkpoint
 from seqlab.train.optim import average_and_clip_gradients, build_optimizer
@@ -88,6 +87,7 @@ def fit(
     mode: Literal["min", "max"] = "min",
     resume: bool = False,
     progress: ProgressReporter | ProgressKind = "auto",
+    keep_resume_state: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``task`` per ``config``; logs and checkpoints go to ``out_dir``.
 
@@ -97,6 +97,10 @@ def fit(
         counters, carried state). Without it, ``out_dir`` must not hold checkpoints yet.
     progress: a reporter, or "auto" (a bar on a terminal, lines otherwise), "rich", "plain",
         "quiet".
+    keep_resume_state: keep ``checkpoints/last`` even when ``config.keep_checkpoints`` is false,
+        for a caller that writes more of ``out_dir`` after fit and calls
+        ``drop_resume_state`` once it is complete (``seqlab.tasks.runner.train_run``), so that a
+        crash in between can still be resumed.
 
     Set-up seeds every generator with ``config.seed`` (seqlab.utils.seeding, point 2), so the
     run does not depend on what was drawn before the call; resume then restores the
@@ -134,7 +138,9 @@ def fit(
     finally:
         session.reporter.close()
         torch.set_num_threads(threads_before)
-    return _finish(session, stop_reason, mode)
+    if not keep_resume_state:
+        drop_resume_state(session.directory.path, keep_checkpoints=config.keep_checkpoints)
+    return _result(session, stop_reason, mode)
 
 
 def _budget_spent(session: TrainingSession) -> StopReason | None:
@@ -177,13 +183,10 @@ def _report_step(session: TrainingSession, step: StepResult) -> None:
         window.restart()
 
 
-def _finish(
+def _result(
     session: TrainingSession, stop_reason: StopReason, mode: Literal["min", "max"]
 ) -> FitResult:
-    """Drop checkpoints/last unless kept; what the run did."""
-    if not session.config.keep_checkpoints and find_checkpoint(session.best_dir) is not None:
-        # The resume state (optimizer moments, RNGs) is the bulk; best/ keeps the weights.
-        shutil.rmtree(session.last_dir, ignore_errors=True)
+    """What the run did."""
     run = session.run
     return FitResult(
         steps=run.step,

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
+from seqlab.errors import SeqlabError
 from seqlab.model_dir import CHECKPOINTS, ModelDir
 from seqlab.train.averaging import WeightAverage
 from seqlab.train.checkpoint import (
@@ -201,9 +202,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            "device 'cuda' was requested but torch.cuda.is_available() is False; "
-            "set train.device=cpu or train.device=auto"
+        raise SeqlabError(
+            "train.device is 'cuda' but torch finds no CUDA device on this machine "
+            "(torch.cuda.is_available() is False); pass --device cpu or --device auto "
+            "(train.device=cpu or auto)"
         )
     if name not in ("cpu", "cuda"):
         raise ValueError(f"device ({name!r}) must be 'auto', 'cpu' or 'cuda'")

@@ -28,6 +28,7 @@ import difflib
 import json
 import math
 import os
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,7 @@ T = TypeVar("T")
 _NONE_WORDS = frozenset({"none", "null"})
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+_LARGEST_FLOAT = int(sys.float_info.max)  # a larger int has no float: float() would overflow
 
 
 class ConfigError(SeqlabError, ValueError):
@@ -210,6 +212,8 @@ def _coerce_int(value: Any, *, key: str) -> int:
 def _coerce_float(value: Any, *, key: str) -> float:
     if isinstance(value, bool):
         raise ConfigError(f"{key}: {value!r} is a bool, not a number")
+    if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:
+        raise ConfigError(f"{key}: the integer given is over 1.8e308, too large for a float")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):

@@ -17,7 +17,9 @@ class ForecastingDataConfig:
     (``split_ratios`` of the rows in time order), "rows" (``split_rows``: train, validation and
     test row counts in time order, summing to the series' rows; what ``seqlab retrain`` writes)
     or "auto" (etth1 for the named data set, ratio for a file). fill: how gaps and missing cells
-    are filled ("interpolate" or "ffill").
+    are filled ("interpolate" or "ffill"); strict: refuse them instead. outliers: "refuse" a
+    value more than 1000 robust standard deviations from its column's median over the training
+    rows, or "keep" it and report it (the rule: seqlab.data.outliers).
     """
 
     dataset: str | None = "etth1"
@@ -31,6 +33,7 @@ class ForecastingDataConfig:
     calendar: bool = False
     strict: bool = False
     fill: Literal["interpolate", "ffill"] = "interpolate"
+    outliers: Literal["refuse", "keep"] = "refuse"
     split: Literal["auto", "etth1", "ratio", "rows"] = "auto"
     split_ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
     split_rows: tuple[int, int, int] | None = None
@@ -46,6 +49,8 @@ class ForecastingDataConfig:
                 "data.inputs are read with data.features M or MS; features S reads the target "
                 "alone (pass --features MS or M, or leave out --inputs)"
             )
+        if self.outliers not in ("refuse", "keep"):
+            raise ValueError(f"data.outliers ({self.outliers!r}) must be 'refuse' or 'keep'")
         if self.inputs is not None and not self.inputs:
             raise ValueError("data.inputs is empty; list columns, or null for every numeric one")
         for name in ("input_length", "horizon", "eval_batch_size"):

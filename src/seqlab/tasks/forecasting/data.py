@@ -13,6 +13,13 @@ in and all of them forecast; "MS", every chosen column in, the target out. ``dat
 adds time of day and day of week as extra inputs, never forecast. The z-score scaler is fitted
 on the training rows only.
 
+Every series read, the training one and the user's later files alike, passes the same checks:
+seqlab.data.series (cells that are numbers within float32's range, regular steps; gaps and
+missing cells filled or, under ``data.strict``, refused), seqlab.data.outliers (values far from
+the training rows' median refused, or kept and reported under ``data.outliers="keep"``; a value
+whose z-score would overflow float32 always refused). What was repaired or kept is in each
+series' report, and :meth:`ForecastingData.notes` gathers it for ``Task.data_notes``.
+
 A :class:`ForecastingData` is built one of two ways, and says which by its constructor:
 :meth:`ForecastingData.read` reads the training series at once and fits the scaler (a new run);
 :meth:`ForecastingData.restored` starts from a trained model's columns, scaler and step, and
@@ -34,6 +41,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqlab.data.outliers import (
+    OutlierPolicy,
+    OutlierReference,
+    check_outliers,
+    refuse_overflow,
+)
 from seqlab.data.scaling import StandardScaler
 from seqlab.data.series import SeriesFrame, read_series
 from seqlab.data.sources import dataset_checksum, file_sha256, resolve_file
@@ -68,7 +81,9 @@ class ForecastingData:
     """The series, its columns (the target last), splits, scaler and windows.
 
     Build it with :meth:`read` or :meth:`restored`. columns: the value columns the model reads,
-    the target last. scaler: z-score statistics of the training rows. frequency: the training
+    the target last. scaler: z-score statistics of the training rows. outliers: each column's
+    median and scale over the training rows, that every file is checked against
+    (seqlab.data.outliers; None: the scaler's mean and std stand in). frequency: the training
     series' step (pandas' alias, "h"), or None when a restored model did not record it.
     training_data: the training series kept in a model directory, read instead of
     ``config.file`` (which then holds only its name).
@@ -81,6 +96,7 @@ class ForecastingData:
         columns: tuple[str, ...],
         scaler: StandardScaler,
         frequency: str | None,
+        outliers: OutlierReference | None = None,
         training_data: Path | None = None,
         series: SeriesFrame | None = None,
         evaluation: EvaluationFile | None = None,
@@ -88,6 +104,7 @@ class ForecastingData:
         self.config = config
         self.columns = tuple(columns)
         self.scaler = scaler
+        self.outliers = outliers or OutlierReference.from_scaler(scaler, columns)
         self.frequency = frequency
         self.training_data = training_data
         self.evaluation = evaluation
@@ -106,18 +123,22 @@ class ForecastingData:
         scaler: StandardScaler | None = None,
         frequency: str | None = None,
     ) -> ForecastingData:
-        """Read the training series now. columns: the columns it must have (a model's, when
-        ``seqlab retrain`` reads its joined series); None takes the file's. scaler: kept as given
-        (a model's), else fitted on the training rows. frequency: the step new files must have;
-        None takes the series'."""
-        series = _read_training_series(config, columns=columns, training_data=training_data)
+        """Read and check the training series now. columns: the columns it must have (a
+        model's, when ``seqlab retrain`` reads its joined series); None takes the file's. scaler:
+        kept as given (a model's), else fitted on the training rows. frequency: the step new
+        files must have; None takes the series'."""
+        series, outliers = _read_training_series(
+            config, columns=columns, training_data=training_data
+        )
         if scaler is None:
             train = _split_bounds(config, len(series)).train
             scaler = StandardScaler.fit(series.values, rows=train.rows, columns=series.columns)
+        refuse_overflow(series, scaler)
         return cls(
             config,
             columns=series.columns,
             scaler=scaler,
+            outliers=outliers,
             frequency=frequency or series.report.frequency,
             training_data=training_data,
             series=series,
@@ -131,14 +152,17 @@ class ForecastingData:
         columns: tuple[str, ...],
         scaler: StandardScaler,
         frequency: str | None,
+        outliers: OutlierReference | None = None,
         training_data: Path | None = None,
     ) -> ForecastingData:
         """A trained model's data, from what its directory recorded; the training series is
-        read when :meth:`training_series` is first called."""
+        read when :meth:`training_series` is first called. outliers: None for a directory that
+        recorded no outlier reference: its scaler's mean and std stand in."""
         return cls(
             config,
             columns=columns,
             scaler=scaler,
+            outliers=outliers,
             frequency=frequency,
             training_data=training_data,
         )
@@ -153,6 +177,7 @@ class ForecastingData:
             self.config,
             columns=self.columns,
             scaler=self.scaler,
+            outliers=self.outliers,
             frequency=frequency,
             training_data=self.training_data,
             series=self._series,
@@ -180,11 +205,14 @@ class ForecastingData:
         return _training_path(self.config, self.training_data)
 
     def training_series(self) -> SeriesFrame:
-        """The training series (all rows; the splits are row ranges of it), read on first call."""
+        """The training series (all rows; the splits are row ranges of it), read and checked on
+        first call."""
         if self._series is None:
-            self._series = _read_training_series(
+            series, _ = _read_training_series(
                 self.config, columns=self.columns, training_data=self.training_data
             )
+            refuse_overflow(series, self.scaler)
+            self._series = series
         return self._series
 
     def bounds(self) -> SplitBounds:
@@ -199,11 +227,34 @@ class ForecastingData:
             return file_sha256(self.training_path())
         return dataset_checksum("etth1")
 
+    def notes(self) -> list[str]:
+        """What reading did to the series read so far, one line each (file, line, column): the
+        training series' repairs and non-numeric columns passed over, then the evaluated file's;
+        a training series not read yet (a restored model's) is not read for this."""
+        lines = []
+        frames = [self._series] if self._series is not None else []
+        if self.evaluation is not None:
+            frames.append(self.evaluation.frame)
+        for frame in frames:
+            lines.extend(frame.report.fixes())
+            if frame.report.ignored_columns:
+                ignored = ", ".join(frame.report.ignored_columns)
+                lines.append(f"{frame.source}: not numeric, so not read as inputs: {ignored}")
+        return lines
+
     # ---- the user's files ----
     def read_file(
-        self, path: Path, *, name: str | None = None, timestamp_column: str | None = None
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        timestamp_column: str | None = None,
+        strict: bool = False,
+        outliers: OutlierPolicy | None = None,
     ) -> SeriesFrame:
-        """The user's CSV read with the model's columns, checked against them and its step."""
+        """The user's CSV read with the model's columns, checked against them, its step and
+        its training rows' outlier reference. strict: refuse gaps and missing cells even when
+        the model's ``data.strict`` is off. outliers: the policy (None: ``data.outliers``)."""
         source = name or str(path)
         header = _header(path)
         if header is not None:
@@ -215,7 +266,12 @@ class ForecastingData:
                     "file with the model's columns"
                 )
         frame = _read_csv(
-            self.config, path, columns=self.columns, name=name, timestamp_column=timestamp_column
+            self.config,
+            path,
+            columns=self.columns,
+            name=name,
+            timestamp_column=timestamp_column,
+            strict=strict or self.config.strict,
         )
         if frame.columns != self.columns:
             raise SeqlabError(
@@ -230,6 +286,8 @@ class ForecastingData:
                 f"{source}: one row every '{frame.report.frequency}', the model was trained on "
                 f"one row every '{trained}'; resample the data to '{trained}' steps"
             )
+        frame = check_outliers(frame, self.outliers, policy=outliers or self.config.outliers)
+        refuse_overflow(frame, self.scaler)
         return frame
 
     def evaluated_file(self, split: str) -> SeriesFrame | None:
@@ -315,19 +373,22 @@ def _read_training_series(
     *,
     columns: tuple[str, ...] | None,
     training_data: Path | None,
-) -> SeriesFrame:
-    """The training series; with ``columns`` (a trained model's), exactly those."""
+) -> tuple[SeriesFrame, OutlierReference]:
+    """The training series, checked for outliers against its own training rows, and their
+    outlier reference; with ``columns`` (a trained model's), exactly those columns."""
     # A series kept in the model directory is named by its file name alone, so messages and
     # reports do not depend on where the directory was built or moved.
     name = None if training_data is None else training_data.name
     path = _training_path(config, training_data)
-    series = _read_csv(config, path, columns=columns, name=name)
+    series = _read_csv(config, path, columns=columns, name=name, strict=config.strict)
     if columns is not None and series.columns != columns:
         raise SeqlabError(
             f"{series.source}: columns {', '.join(series.columns)} differ from the model's "
             f"{', '.join(columns)}"
         )
-    return series
+    train = _split_bounds(config, len(series)).train
+    reference = OutlierReference.fit(series.values, rows=train.rows, columns=series.columns)
+    return check_outliers(series, reference, policy=config.outliers), reference
 
 
 def _read_csv(
@@ -335,11 +396,12 @@ def _read_csv(
     path: Path,
     *,
     columns: tuple[str, ...] | None,
+    strict: bool,
     name: str | None = None,
     timestamp_column: str | None = None,
 ) -> SeriesFrame:
-    """``path`` read by the data settings; with ``columns`` (a trained model's), the inputs
-    read are exactly those before the target."""
+    """``path`` read by the data settings (``strict`` in place of ``config.strict``); with
+    ``columns`` (a trained model's), the inputs read are exactly those before the target."""
     inputs: tuple[str, ...] | None = None
     if config.features != "S":
         inputs = config.inputs if columns is None else columns[:-1]
@@ -349,7 +411,7 @@ def _read_csv(
         target=config.target,
         inputs=inputs,
         features=config.features,
-        strict=config.strict,
+        strict=strict,
         fill=config.fill,
         name=name,
     )

@@ -7,7 +7,9 @@ over every forecast value of every test window; under features M, over all varia
 ``mae_original`` in the data's units, over the forecast columns (under "M" these average
 variables of different units; :meth:`ErrorSums.per_column` gives each alone). Every window of a
 split counts; the last batch is short rather than dropped. The errors are summed in float64 per
-(horizon step, forecast column), so one pass gives every breakdown.
+(horizon step, forecast column), so one pass gives every breakdown. What is reported or saved
+comes from :func:`checked_forecasts`, where a forecast that is not finite is an error naming the
+rows its window read.
 
 Shapes: B windows of a batch, W windows in all, T the input length, ``horizon`` the steps
 forecast, F_in the model's input columns, F_out the forecast columns.
@@ -21,7 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqlab.data.series import SeriesFrame
 from seqlab.data.windows import WindowBatch, WindowDataset
+from seqlab.errors import SeqlabError
 
 METRICS = ("mse", "mae", "mse_original", "mae_original")
 
@@ -85,13 +89,45 @@ def forecasts(
         yield batch, forecast.double().cpu().numpy(), truth.double().numpy()
 
 
+def refuse_nonfinite(
+    forecast: np.ndarray, starts: torch.Tensor, *, frame: SeriesFrame, input_length: int
+) -> None:
+    """An error naming the rows the first window read when any of its ``forecast`` values
+    (B, horizon, F_out) is NaN or inf; ``starts`` (B,): each window's first row of ``frame``."""
+    finite = np.isfinite(forecast).reshape(forecast.shape[0], -1).all(axis=1)  # (B,)
+    if finite.all():
+        return
+    start = int(starts[int(np.argmin(finite))])
+    raise SeqlabError(
+        f"the model's forecast from {frame.describe_rows(start, start + input_length)} is not "
+        "finite (NaN or inf): those rows hold values far from the training data, or the model "
+        "directory's weights are damaged; check the rows, or retrain the model"
+    )
+
+
+def checked_forecasts(
+    model: nn.Module, windows: WindowDataset, *, batch_size: int, frame: SeriesFrame
+) -> Iterator[tuple[WindowBatch, np.ndarray, np.ndarray]]:
+    """:func:`forecasts` of the windows of ``frame``, a non-finite forecast an error naming the
+    rows it read (for what is reported or saved; the training loop's own evaluations use
+    :func:`forecasts`, where a diverging model is the loop's to handle)."""
+    for batch, forecast, truth in forecasts(model, windows, batch_size=batch_size):
+        refuse_nonfinite(forecast, batch.starts, frame=frame, input_length=windows.input_length)
+        yield batch, forecast, truth
+
+
 @torch.no_grad()
-def window_errors(model: nn.Module, windows: WindowDataset, *, batch_size: int) -> np.ndarray:
+def window_errors(
+    model: nn.Module, windows: WindowDataset, *, batch_size: int, frame: SeriesFrame
+) -> np.ndarray:
     """Each window's mean squared error on the normalised scale, over its horizon x F_out
     forecast values: (W,) float64 in time order. Their mean is the split's ``mse`` (every window
-    covers the same number of values). Call it with the model in eval mode."""
+    covers the same number of values). ``frame``: the series the windows were cut from, named
+    in the error when a forecast is not finite. Call it with the model in eval mode."""
     errors = [
         np.square(forecast - truth).mean(axis=(1, 2))  # (B,)
-        for _, forecast, truth in forecasts(model, windows, batch_size=batch_size)
+        for _, forecast, truth in checked_forecasts(
+            model, windows, batch_size=batch_size, frame=frame
+        )
     ]
     return np.concatenate(errors)  # (W,)

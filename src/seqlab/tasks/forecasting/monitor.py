@@ -253,7 +253,9 @@ def check(
     first = len(frame) - rows
     # Forecast error: every window forecasting rows of the period, against validation stretches.
     windows = data.window_dataset(frame, rows=range(first - length, len(frame)))
-    recent = window_errors(model, windows, batch_size=data.config.eval_batch_size)  # (W,)
+    recent = window_errors(
+        model, windows, batch_size=data.config.eval_batch_size, frame=frame
+    )  # (W,)
     error = _error_check(recent, reference["validation"])
     # Input drift: each column's newest rows against its training rows.
     checked = {

@@ -71,6 +71,10 @@ def cli_options() -> list[tuple[str, str, str, dict[str, Any]]]:
         ("--strict", "data", "strict",
          {"action": "store_true", "default": None,
           "help": "fail on gaps and missing values instead of filling them"}),
+        ("--outliers", "data", "outliers",
+         {"choices": ("refuse", "keep"),
+          "help": "refuse (default) or keep and report a value more than 1000 robust standard "
+                  "deviations (1.4826 x MAD) from its column's median over the training rows"}),
     ]  # fmt: skip
 
 

@@ -2,10 +2,15 @@
 
 The data is a CSV path or a pandas DataFrame holding the model's columns (a DatetimeIndex or a
 timestamp column), read by the same checks as training (seqlab.data.series: gaps and missing
-cells filled, or refused under ``data.strict``). The forecast starts after the data's LAST row:
-the model reads its last ``input_length`` rows, scaled with the statistics saved at training,
-and the result comes back in the data's own units, one row per future step at the data's
-frequency (last timestamp + k * step, k = 1..horizon).
+cells filled, or refused under ``data.strict`` or ``strict=True``; seqlab.data.outliers: values
+far outside the training rows refused unless kept). A DataFrame is written to a CSV and read
+back, so messages name its rows by their line in that CSV: line 2 is its first row. The
+forecast starts after the data's LAST row: the model reads its last ``input_length`` rows,
+scaled with the statistics saved at training, and the result comes back in the data's own
+units, one row per future step at the data's frequency (last timestamp + k * step,
+k = 1..horizon). What the reading repaired is in the result's ``attrs["notes"]`` (one line per
+kind of repair, with lines and columns; empty when nothing was); a forecast that is not finite
+is an error naming the rows the model read, never a result.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from seqlab.data.outliers import OutlierPolicy
 from seqlab.data.series import SeriesFrame
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
+from seqlab.tasks.forecasting.metrics import refuse_nonfinite
 from seqlab.tasks.forecasting.task import ForecastingTask
 
 
@@ -43,19 +50,31 @@ class ForecastingPredictor(Predictor[ForecastingTask]):
     def horizon(self) -> int:
         return self.task_object.series_data.config.horizon
 
-    def read(self, data: pd.DataFrame | str | os.PathLike[str]) -> SeriesFrame:
-        """The data as a checked, regular series with the model's columns."""
+    def read(
+        self,
+        data: pd.DataFrame | str | os.PathLike[str],
+        *,
+        strict: bool = False,
+        outliers: OutlierPolicy | None = None,
+    ) -> SeriesFrame:
+        """The data as a checked, regular series with the model's columns. strict: refuse gaps
+        and missing cells instead of filling them. outliers: "refuse" or "keep" (None: the
+        model's ``data.outliers``)."""
         if isinstance(data, SeriesFrame):
             return data
         if isinstance(data, pd.DataFrame):
-            return self._read_frame(data)
+            return self._read_frame(data, strict=strict, outliers=outliers)
         if isinstance(data, str | os.PathLike):
-            return self.task_object.series_data.read_file(Path(data))
+            return self.task_object.series_data.read_file(
+                Path(data), strict=strict, outliers=outliers
+            )
         raise TypeError(
             f"forecast takes a CSV path or a pandas DataFrame, not {type(data).__name__}"
         )
 
-    def _read_frame(self, frame: pd.DataFrame) -> SeriesFrame:
+    def _read_frame(
+        self, frame: pd.DataFrame, *, strict: bool, outliers: OutlierPolicy | None
+    ) -> SeriesFrame:
         # Through a CSV, so a DataFrame passes exactly the checks and repairs a file does.
         series_data = self.task_object.series_data
         timestamp_column = None
@@ -72,19 +91,34 @@ class ForecastingPredictor(Predictor[ForecastingTask]):
             else:
                 frame.to_csv(path, index=False)
             return series_data.read_file(
-                path, name="the DataFrame", timestamp_column=timestamp_column
+                path,
+                name="the DataFrame",
+                timestamp_column=timestamp_column,
+                strict=strict,
+                outliers=outliers,
             )
 
     @torch.no_grad()
-    def forecast(self, data: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+    def forecast(
+        self,
+        data: pd.DataFrame | str | os.PathLike[str],
+        *,
+        strict: bool = False,
+        outliers: OutlierPolicy | None = None,
+    ) -> pd.DataFrame:
         """The next ``horizon`` steps after the data's last row: a DataFrame indexed by their
-        timestamps, one column per forecast variable, in the data's units."""
+        timestamps, one column per forecast variable, in the data's units; ``attrs["notes"]``
+        lists what reading the data repaired. strict, outliers: as :meth:`read` takes them."""
         series_data = self.task_object.series_data
-        frame = self.read(data)
+        frame = self.read(data, strict=strict, outliers=outliers)
         window = series_data.input_window(frame)  # (1, T, F_in)
         forecast = self.model(window.to(self.device))  # (1, horizon, F_out)
-        values = series_data.to_original(forecast.double().cpu().numpy())[0]  # (horizon, F_out)
+        values = series_data.to_original(forecast.double().cpu().numpy())  # (1, horizon, F_out)
+        first = len(frame) - self.input_length
+        refuse_nonfinite(values, torch.tensor([first]), frame=frame, input_length=self.input_length)
         last = frame.timestamps[-1]
         steps = [last + step * frame.frequency for step in range(1, self.horizon + 1)]
         index = pd.DatetimeIndex(steps, name="timestamp")
-        return pd.DataFrame(values, index=index, columns=list(self.forecast_columns))
+        result = pd.DataFrame(values[0], index=index, columns=list(self.forecast_columns))
+        result.attrs["notes"] = frame.report.fixes()
+        return result

@@ -3,7 +3,9 @@
 The report holds the metrics of seqlab.tasks.forecasting.metrics over every window of a split,
 the window count, the errors per horizon step, per forecast variable (when there are several),
 the baselines on the same windows (seqlab.tasks.forecasting.baselines), and, under ``data``,
-where the windows came from and what was repaired in that data (seqlab.data.series).
+where the windows came from and what was repaired in that data (seqlab.data.series). A forecast
+that is not finite is an error naming the rows its window read, never a NaN in the report (which
+metrics.json and ``seqlab eval --json`` print).
 
 Shapes: B windows of a batch, T the input length, ``horizon`` the steps forecast, F_in the
 model's input columns, F_out the forecast columns.
@@ -20,7 +22,7 @@ from torch import nn
 
 from seqlab.tasks.forecasting.baselines import BaselineForecast
 from seqlab.tasks.forecasting.data import ForecastingData
-from seqlab.tasks.forecasting.metrics import ErrorSums, forecasts
+from seqlab.tasks.forecasting.metrics import ErrorSums, checked_forecasts
 
 
 @torch.no_grad()
@@ -36,7 +38,10 @@ def evaluation_report(
     sums = ErrorSums(horizon, outputs)
     baseline_sums = {name: ErrorSums(horizon, outputs) for name in baselines}
     windows = data.windows(split)
-    for batch, forecast, truth in forecasts(model, windows, batch_size=data.config.eval_batch_size):
+    evaluated = data.evaluated_file(split)
+    frame = evaluated if evaluated is not None else data.training_series()
+    batches = checked_forecasts(model, windows, batch_size=data.config.eval_batch_size, frame=frame)
+    for batch, forecast, truth in batches:
         truth_original = data.to_original(truth)
         sums.add(forecast - truth, data.to_original(forecast) - truth_original)
         inputs = batch.inputs.numpy().astype(np.float64)  # (B, T, F_in)

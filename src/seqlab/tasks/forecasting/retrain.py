@@ -33,17 +33,19 @@ What :func:`retrain` does, in order:
    the old one on a tie.
 
 The new directory is built in a temporary sibling folder and renamed into place at the end, so
-a failure leaves no directory at ``out``; it holds everything ``seqlab train`` writes, plus the
-joined series its splits refer to (TRAINING_DATA, so ``seqlab eval NEW_DIR`` evaluates the
-hold-out) and the comparison under ``retrain`` in its metrics.
+a failure leaves no directory at ``out``; a killed run's folder is removed by the next retrain
+to the same ``out``, which says so, or named in its error (seqlab.tasks.forecasting.work_folder).
+The directory holds everything ``seqlab train`` writes, plus the joined series its splits refer
+to (TRAINING_DATA, so ``seqlab eval NEW_DIR`` evaluates the hold-out) and the comparison under
+``retrain`` in its metrics.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,9 +70,13 @@ from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.forecasting.data import ForecastingData
 from seqlab.tasks.forecasting.metrics import METRICS
 from seqlab.tasks.forecasting.task import ForecastingTask
+from seqlab.tasks.forecasting.work_folder import (
+    make_work_folder,
+    move_into_place,
+    remove_stale_work_folders,
+)
 from seqlab.tasks.runner import TrainedRun, evaluate_split, load_trained, train_run
 from seqlab.train.progress import ProgressKind, ProgressReporter
-from seqlab.utils.io import fsync_dir, new_folder_mode
 
 __all__ = [
     "DEFAULT_HOLDOUT_HORIZONS",
@@ -139,11 +145,15 @@ def retrain(
     val_rows: int | None = None,
     overrides: Sequence[str] = (),
     progress: ProgressReporter | ProgressKind = "auto",
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Write a model retrained on ``model_dir``'s data plus ``data`` at ``out``; returns the
-    record saved under ``retrain`` in its metrics (see the module docstring)."""
+    record saved under ``retrain`` in its metrics (see the module docstring). say: where a line
+    about a stale temporary folder removed goes (None: standard error)."""
     model_dir, data = Path(model_dir), Path(data)
     target = check_output_dir(model_dir, Path(out))
+    for line in remove_stale_work_folders(target):
+        (say or _to_stderr)(line)
     for override in overrides:
         if not override.strip().startswith("train."):
             raise SeqlabError(
@@ -160,11 +170,8 @@ def retrain(
     run = _run_config(old.config, split, timestamp_column, steps=steps, overrides=overrides)
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    work = make_work_folder(target)
     try:
-        # mkdtemp makes a private folder (0o700); the model directory gets a new folder's usual
-        # mode, as 'seqlab train' gives it.
-        os.chmod(work, new_folder_mode())
         record = _train_and_compare(
             ModelDir(work),
             run,
@@ -175,7 +182,7 @@ def retrain(
             timestamp_column=timestamp_column,
             progress=progress,
         )
-        _move_into_place(work, target)
+        move_into_place(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -461,7 +468,9 @@ def _holdout_record(
     """The old and the new model (``task``'s, as ``trained``) on the same hold-out windows; the
     better one by mse."""
     series = task.series_data.training_series()
-    old_metrics = evaluate_split(task, old.model, "test")
+    # The full report, whose forecasts are checked: a non-finite one is an error naming its rows.
+    old_report = evaluate_split(task, old.model, "test", detail=True)
+    old_metrics = {name: old_report[name] for name in METRICS}
     new_metrics = {name: trained.metrics[name] for name in METRICS}
     better = "new" if new_metrics["mse"] < old_metrics["mse"] else "old"
     return {
@@ -477,10 +486,5 @@ def _holdout_record(
     }
 
 
-def _move_into_place(work: Path, target: Path) -> None:
-    try:
-        # Renaming a folder is atomic; POSIX lets it replace an empty folder of that name.
-        os.rename(work, target)
-    except OSError as error:
-        raise SeqlabError(f"cannot move the new model into --out {target}: {error}") from None
-    fsync_dir(target.parent)
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)

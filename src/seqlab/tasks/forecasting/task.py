@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqlab.data.outliers import OutlierReference
 from seqlab.data.scaling import StandardScaler
 from seqlab.data.windows import WindowBatch
 from seqlab.errors import SeqlabError
@@ -130,6 +131,12 @@ class ForecastingTask(Task):
     def summary(self, metrics: dict[str, Any]) -> list[str]:
         return summary(metrics)
 
+    def data_notes(self) -> list[str]:
+        """Every repair made to the series read so far (gaps inserted, cells filled, outliers
+        kept, non-numeric columns passed over), with file, line and column: the first few of
+        each kind in full, then a count."""
+        return self.series_data.notes()
+
     def with_eval_file(self, path: Path, *, split: str) -> ForecastingTask:
         data = self.series_data.with_evaluation_file(Path(path), split=split)
         return ForecastingTask(self.run, data=data, linear=self._linear)
@@ -145,6 +152,7 @@ class ForecastingTask(Task):
             "columns": list(data.columns),
             "forecast_columns": list(data.forecast_columns),
             "scaler": data.scaler.to_dict(),
+            "outliers": data.outliers.to_dict(),
             "frequency": series.report.frequency,
             "train_windows": len(data.windows("train")),
             "data_fixes": series.report.fixes(),
@@ -165,7 +173,10 @@ class ForecastingTask(Task):
         model.eval()
         try:
             errors = window_errors(
-                model, data.windows("val"), batch_size=data.config.eval_batch_size
+                model,
+                data.windows("val"),
+                batch_size=data.config.eval_batch_size,
+                frame=data.training_series(),
             )
         finally:
             model.train(was_training)
@@ -191,10 +202,15 @@ class ForecastingTask(Task):
         training_data = None
         if "training_data" in artifacts:
             training_data = model_dir.file(str(artifacts["training_data"]))
+        columns = tuple(artifacts["columns"])
+        outliers = None  # a directory written before the reference was saved: the scaler's
+        if "outliers" in artifacts:
+            outliers = OutlierReference.from_dict(artifacts["outliers"], columns)
         data = ForecastingData.restored(
             run.data,
-            columns=tuple(artifacts["columns"]),
+            columns=columns,
             scaler=StandardScaler.from_dict(artifacts["scaler"]),
+            outliers=outliers,
             frequency=artifacts.get("frequency"),
             training_data=training_data,
         )

@@ -2,8 +2,11 @@
 
 Data: the named data set ``sst2`` (GLUE SST-2: train.tsv for training, dev.tsv for validation
 and as the reported test split, since GLUE's test labels are not public; labels 0/1 are named
-negative/positive) or the user's CSV/TSV/JSONL files (seqlab.data.text_files: bad rows reported
-with line numbers, skipped and counted, or fatal with ``data.strict``). A WordPiece (or BPE)
+negative/positive) or the user's CSV/TSV/JSONL files (seqlab.data.text_files: bad rows skipped
+and reported with file and line, or fatal with ``data.strict``; TSV split at tabs, quotes being
+text, unless ``data.tsv_quoting``; texts cut to ``data.max_chars`` characters and reported;
+``SentimentTask.data_notes`` and the report's ``data`` section say all of it). Refused: training
+rows that all carry one label. Labels differing only in case are noted. A WordPiece (or BPE)
 vocabulary is trained on the training split and saved as the model directory's tokenizer; the
 pretrained MiniLM encoder reads text through its own. Texts longer than ``data.max_length``
 tokens keep their first tokens and the count is reported. Training batches are length-bucketed

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from seqlab.data.text_files import DEFAULT_MAX_CHARS
 from seqlab.errors import SeqlabError
 
 SPLITS = ("train", "val", "test")
@@ -24,6 +25,12 @@ class SentimentDataConfig:
     Application of Dropout in Recurrent Neural Networks", who drop whole words). A classifier
     that cannot count on any one word learns to read the rest of the sentence, and [UNK], which
     the training split otherwise rarely shows, gets trained for the unseen words of new text.
+    strict: stop at the first bad row (or at labels differing only in case) instead of skipping
+    and reporting it. tsv_quoting: read TSV files with CSV's quoting rules (a field in "..." may
+    hold tabs and line breaks); by default a TSV line is split at its tabs and quotes are text.
+    max_chars: a text longer than this keeps its first max_chars characters, reported with its
+    file and line (the default is far above any sentence or review; it bounds the time and
+    memory one runaway field can take).
     bucket_pool: training batches are cut from pools of this many batches sorted by length
     (seqlab.data.batching.BucketedBatches), so little compute goes to padding; 1 gives plain
     random batches, each mixing short and long texts.
@@ -37,6 +44,8 @@ class SentimentDataConfig:
     text_column: str | None = None
     label_column: str = "label"
     strict: bool = False
+    tsv_quoting: bool = False
+    max_chars: int = DEFAULT_MAX_CHARS
     vocab_size: int = 8000
     tokenizer_model: Literal["wordpiece", "bpe"] = "wordpiece"
     max_length: int = 128
@@ -51,6 +60,8 @@ class SentimentDataConfig:
             raise ValueError("set data.train_file (your labelled file) or data.dataset (sst2)")
         if self.dataset not in (None, "sst2"):
             raise ValueError(f"data.dataset ({self.dataset!r}) must be 'sst2' or null")
+        if self.max_chars < 1:
+            raise ValueError(f"data.max_chars ({self.max_chars}) must be at least 1")
         if self.max_length < 2:
             raise ValueError(f"data.max_length ({self.max_length}) must be at least 2")
         if not 0.0 < self.val_fraction < 1.0:

@@ -7,6 +7,12 @@ public). Without a validation file, a fixed random choice of ``val_fraction`` of
 rows (seeded by the run's seed) is held out, and neither the tokenizer nor training sees them.
 Evaluation files are read against the model's labels: rows with other labels are bad rows.
 
+What reading changed is kept per file: skipped rows, texts cut to ``max_chars`` characters
+(seqlab.data.text_files), and training labels that differ only in case (``pos``, ``POS``: kept
+as separate classes and noted, refused under ``strict``). :meth:`SentimentData.notes` says it in
+lines, :meth:`SentimentData.report` as a dict. Refused: a training file whose rows all carry one
+label, and labels found only in the held-out validation rows (training would never see them).
+
 Tokenizer: trained on the training split (seqlab.data.tokenization), given (a model directory's),
 or the pretrained encoder's own vocabulary. Texts longer than ``max_length`` tokens keep their
 first tokens; encoding the training split says how many were cut (:class:`TrainingBatches`).
@@ -18,14 +24,21 @@ a generator seeded by the batch index, so a resumed run drops the same words.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from seqlab.data.batching import BucketedBatches, OrderedBatches, TokenBatch
 from seqlab.data.sources import dataset_checksum, file_sha256, resolve_file
-from seqlab.data.text_files import LabelledTexts, LabelMap, read_labelled_texts
+from seqlab.data.text_files import (
+    LabelledTexts,
+    LabelMap,
+    label_case_variants,
+    read_labelled_texts,
+)
 from seqlab.data.tokenization import EncodedTexts, TextEncoder, train_tokenizer
 from seqlab.errors import SeqlabError
 from seqlab.tasks.sentiment.config import SentimentDataConfig, check_split
@@ -79,7 +92,10 @@ class SentimentData:
         self.pretrained = pretrained
         self._encoder = encoder
         self._labels = labels
+        self.fresh = labels is None  # labels from the training split, not a trained model's
         self._splits: dict[str, LabelledTexts] = {}
+        self._files: dict[str, LabelledTexts] = {}  # each file as read, by the split reading it
+        self._case_variants: list[dict[str, int]] = []  # in the training labels
         self._training: TrainingBatches | None = None
 
     def with_split_file(self, path: Path, *, split: str) -> SentimentData:
@@ -96,8 +112,9 @@ class SentimentData:
         )
 
     # ---- splits ----
-    def _read(self, path: Path, *, known: LabelMap | None) -> LabelledTexts:
-        """Read a file; with ``known`` (at evaluation), rows with other labels are bad rows."""
+    def _read(self, path: Path, *, known: LabelMap | None, split: str) -> LabelledTexts:
+        """Read the file of ``split``; with ``known`` (at evaluation), rows with other labels are
+        bad rows. What reading it left out is kept for :meth:`notes` and :meth:`report`."""
         known_in_file = None
         if known is not None:
             known_in_file = set(known.to_list())
@@ -111,10 +128,14 @@ class SentimentData:
             label_column=self.config.label_column,
             known_labels=known_in_file,
             strict=self.config.strict,
+            tsv_quoting=self.config.tsv_quoting,
+            max_chars=self.config.max_chars,
         )
         if self.config.uses_sst2:
-            named = tuple(SST2_LABEL_NAMES.get(label, label) for label in texts.labels)
-            texts = LabelledTexts(texts.texts, named, texts.source, texts.skipped)
+            texts = texts.with_labels(
+                [SST2_LABEL_NAMES.get(label, label) for label in texts.labels]
+            )
+        self._files[split] = texts
         return texts
 
     def split_path(self, split: str) -> Path | None:
@@ -139,7 +160,7 @@ class SentimentData:
         path = self.split_path(split)
         if path is not None:
             known = None if split == "train" else self.labels
-            self._splits[split] = self._read(path, known=known)
+            self._splits[split] = self._read(path, known=known, split=split)
         else:  # test without a file of its own: the validation split, as for SST-2's dev set
             self._splits[split] = self.split("val")
         return self._splits[split]
@@ -149,7 +170,7 @@ class SentimentData:
         path = self.split_path("train")
         if path is None:
             raise SeqlabError("no training file: set data.train_file or data.dataset")
-        everything = self._read(path, known=None)
+        everything = self._read(path, known=None, split="train")
         order = list(range(len(everything.texts)))
         random.Random(self.seed).shuffle(order)
         held = max(1, round(len(order) * self.config.val_fraction))
@@ -158,13 +179,8 @@ class SentimentData:
                               "validation split; add rows or pass data.val_file")  # fmt: skip
 
         def subset(indices: list[int], label: str) -> LabelledTexts:
-            chosen = sorted(indices)
-            return LabelledTexts(
-                tuple(everything.texts[i] for i in chosen),
-                tuple(everything.labels[i] for i in chosen),
-                f"{everything.source} ({label})",
-                everything.skipped if label == "train" else (),
-            )
+            source = f"{everything.source} ({label})"
+            return everything.select(indices, source=source, with_report=label == "train")
 
         return {"train": subset(order[held:], "train"), "val": subset(order[:held], "val")}
 
@@ -178,10 +194,81 @@ class SentimentData:
     # ---- labels and tokens ----
     @property
     def labels(self) -> LabelMap:
-        """The label map: given, or the training split's labels in sorted order."""
+        """The label map: given, or the training split's labels in sorted order (at least two;
+        labels that differ only in case are noted, or refused under ``data.strict``)."""
         if self._labels is None:
-            self._labels = LabelMap.from_labels(self.split("train").labels)
+            self._labels = self._training_labels()
         return self._labels
+
+    def _training_labels(self) -> LabelMap:
+        train = self.split("train")
+        in_file = self._files["train"]  # all its rows, held-out ones too
+        counts = Counter(in_file.labels)
+        trained = set(train.labels)
+        if len(counts) < 2:
+            ((label, count),) = counts.items()
+            raise SeqlabError(
+                f"{in_file.source}: every usable row has the label {_labelled(label, count)}, and "
+                "a classifier needs at least two labels; add rows of another label, or check "
+                f"that data.label_column ('{self.config.label_column}') names the label column"
+            )
+        if len(trained) < len(counts):  # some labels are only in the held-out validation rows
+            held = sorted(set(counts) - trained)
+            only_held = ", ".join(_labelled(label, counts[label]) for label in held)
+            raise SeqlabError(
+                f"{in_file.source}: {'label' if len(held) == 1 else 'labels'} {only_held} "
+                f"{'is' if len(held) == 1 else 'are'} only in the rows held out for "
+                "validation, so training never sees them; add rows of them, or give a "
+                "validation file (data.val_file)"
+            )
+        self._case_variants = label_case_variants(in_file.labels)
+        if self._case_variants and self.config.strict:
+            raise SeqlabError(
+                f"{in_file.source}: labels {_spellings(self._case_variants[0])} differ only in "
+                "case; write each label one way, or train without data.strict to keep them as "
+                "separate classes"
+            )
+        return LabelMap.from_labels(train.labels)
+
+    # ---- what reading the files changed ----
+    def read_all(self) -> None:
+        """Read every split and the labels now (a fresh run does before training, so that what
+        reading did is said, and any error raised, before the first step)."""
+        for split in ("train", "val", "test"):
+            self.split(split)
+        _ = self.labels
+
+    def notes(self) -> list[str]:
+        """What reading the files read so far left out or changed, one line each (file, line,
+        reason): skipped rows, texts cut to ``max_chars``, labels differing only in case."""
+        read = {texts.source: texts for texts in self._files.values()}  # SST-2: dev.tsv twice
+        lines = [line for texts in read.values() for line in texts.notes()]
+        if self._case_variants:
+            source = self._files["train"].source
+            lines += [
+                f"{source}: labels {_spellings(group)} differ only in case and are kept as "
+                "separate classes; if they mean the same, write them one way (data.strict "
+                "refuses such labels)"
+                for group in self._case_variants
+            ]
+        return lines
+
+    def report(self) -> dict[str, Any]:
+        """The same facts for a report (metrics.json, ``seqlab eval --json``): per split read,
+        its file, rows read, skipped rows and cut texts (counts and the first rows), and the
+        groups of the model's labels that differ only in case."""
+        records = {split: texts.record() for split, texts in self._files.items()}
+        return {
+            "source": {split: texts.source for split, texts in self._files.items()},
+            "rows": {split: record["rows"] for split, record in records.items()},
+            "skipped_rows": {split: record["skipped_rows"] for split, record in records.items()},
+            "truncated_texts": {
+                split: record["truncated_texts"] for split, record in records.items()
+            },
+            "label_case_variants": [
+                sorted(group) for group in label_case_variants(self.labels.to_list())
+            ],
+        }
 
     @property
     def encoder(self) -> TextEncoder:
@@ -201,9 +288,11 @@ class SentimentData:
 
     def encode(self, texts: tuple[str, ...] | list[str]) -> EncodedTexts:
         """Token ids of each text, at most ``max_length`` with the special tokens, and how many
-        texts were cut."""
+        texts were cut. Only a text's first ``max_chars`` characters are read (texts from files
+        are already cut, and reported, when read; this bounds texts given directly)."""
+        limit = self.config.max_chars
         return self.encoder.encode_batch(
-            list(texts),
+            [text[:limit] for text in texts],
             max_length=self.config.max_length,
             add_cls=self.add_cls,
             add_sep=self.pretrained,  # BERT inputs are [CLS] text [SEP]
@@ -252,3 +341,14 @@ class SentimentData:
             pad_id=self.encoder.pad_id,
             sort_by_length=True,
         )
+
+
+def _labelled(label: str, count: int) -> str:
+    """'pos' (120 rows)"""
+    return f"'{label}' ({count} {'row' if count == 1 else 'rows'})"
+
+
+def _spellings(group: dict[str, int]) -> str:
+    """'pos' (120 rows) and 'POS' (3 rows)"""
+    shown = [_labelled(label, count) for label, count in group.items()]
+    return ", ".join(shown[:-1]) + " and " + shown[-1]

@@ -78,7 +78,11 @@ def cli_options() -> list[tuple[str, str, str, dict[str, Any]]]:
         ("--label-column", "data", "label_column",
          {"help": "the label column (default: label)"}),
         ("--strict", "data", "strict",
-         {"action": "store_true", "default": None, "help": "fail on the first bad row"}),
+         {"action": "store_true", "default": None,
+          "help": "fail on the first bad row, or on labels differing only in case"}),
+        ("--tsv-quoting", "data", "tsv_quoting",
+         {"action": "store_true", "default": None,
+          "help": 'read TSV fields in "..." as CSV does (default: a quote is text)'}),
     ]  # fmt: skip
 
 

@@ -26,6 +26,12 @@ class SentimentPredictor(Predictor[SentimentTask]):
     def labels(self) -> list[str]:
         return self.task_object.text_data.labels.to_list()
 
+    @property
+    def max_chars(self) -> int:
+        """Only the first ``max_chars`` characters of a text are read (the model's
+        ``data.max_chars``)."""
+        return int(self.task_object.text_data.config.max_chars)
+
     @torch.inference_mode()  # no autograd bookkeeping at all: ~10% faster at batch 1
     def probabilities(self, texts: list[str]) -> torch.Tensor:
         """(N, C) class probabilities, in the order of ``labels``."""
@@ -55,6 +61,7 @@ class SentimentPredictor(Predictor[SentimentTask]):
             prefix_ids=[text_data.encoder.cls_id] if text_data.add_cls else [],
             labels=self.labels,
             max_length=text_data.config.max_length,
+            max_chars=text_data.config.max_chars,
             classify_text=lambda text: self.probabilities([text])[0],
         )
 

@@ -6,7 +6,9 @@ or the pretrained MiniLM encoder under a classification head (seqlab.models.pret
 Loss: cross-entropy summed over the batch, with optional label smoothing (Szegedy et al., 2016,
 "Rethinking the Inception Architecture for Computer Vision", sec. 7).
 Metrics: accuracy, macro-F1 and the mean loss; ``report`` adds per-class precision, recall and
-F1 and the confusion matrix (seqlab.tasks.sentiment.metrics).
+F1, the confusion matrix (seqlab.tasks.sentiment.metrics) and under ``data`` what reading the
+files left out (skipped rows, cut texts: ``SentimentData.report``), which ``data_notes`` also says
+in lines.
 """
 
 from __future__ import annotations
@@ -181,7 +183,16 @@ class SentimentTask(Task):
             "skipped_rows": len(texts.skipped),
             "per_class": details["per_class"],
             "confusion_matrix": details["confusion_matrix"],
+            "data": self.text_data.report(),
         }
+
+    def data_notes(self) -> list[str]:
+        """Rows skipped (file, line, reason, fix), texts cut to ``data.max_chars`` and labels
+        differing only in case, for every file read. A fresh run reads all its splits first, so
+        the notes (and any refusal: one label only, say) come before training."""
+        if self.text_data.fresh:
+            self.text_data.read_all()
+        return self.text_data.notes()
 
     # ---- the model directory ----
     def artifacts(self) -> dict[str, Any]:
