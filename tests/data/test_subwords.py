@@ -183,11 +183,11 @@ def test_bad_settings_and_files_are_errors(tmp_path):
         train_subword_tokenizer(GERMAN, vocab_size=259)
     with pytest.raises(SeqlabError, match="cannot train a tokenizer on no text"):
         train_subword_tokenizer(["   "], vocab_size=300)
-    with pytest.raises(SeqlabError, match="not found; train the tokenizer first"):
+    with pytest.raises(SeqlabError, match="not found; train a tokenizer first"):
         SubwordTokenizer.load(tmp_path / "missing.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(SeqlabError, match="not a tokenizers tokenizer file"):
+    with pytest.raises(SeqlabError, match="not a tokenizers tokenizer.json"):
         SubwordTokenizer.load(broken)
 
 

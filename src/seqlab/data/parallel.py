@@ -45,7 +45,7 @@ from seqlab.data.parallel_formats import (
     jsonl_records,
     physical_lines,
     plain_tsv_records,
-    read_file_bytes,
+    read_corpus_bytes,
 )
 from seqlab.data.sources import resolve_file
 from seqlab.data.text_files import TextFormat, detect_format
@@ -335,8 +335,8 @@ def read_aligned_files(
     that is not UTF-8 names its file and line. See the module docstring for what is skipped.
     """
     source_file, target_file = str(source_path), str(target_path)
-    source_lines = physical_lines(read_file_bytes(Path(source_path)))
-    target_lines = physical_lines(read_file_bytes(Path(target_path)))
+    source_lines = physical_lines(read_corpus_bytes(Path(source_path)))
+    target_lines = physical_lines(read_corpus_bytes(Path(target_path)))
     if len(source_lines) != len(target_lines):
         raise SeqlabError(
             f"{source_file} has {len(source_lines):,} lines but {target_file} has "
@@ -425,7 +425,7 @@ def read_parallel_file(
     chosen = format if format is not None else detect_format(file_path)
     if chosen not in ("csv", "tsv", "jsonl"):
         raise SeqlabError(f"{source}: unknown format '{chosen}'; use 'csv', 'tsv' or 'jsonl'")
-    lines = physical_lines(read_file_bytes(file_path))
+    lines = physical_lines(read_corpus_bytes(file_path))
     pairs = _Pairs(source_file=source, target_file=source, strict=strict, max_chars=max_chars)
     columns = (source_column, target_column)
     roles = (f"source ('{source_column}')", f"target ('{target_column}')")

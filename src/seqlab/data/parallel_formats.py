@@ -5,7 +5,7 @@ References: RFC 1952 (gzip, recognised by its magic bytes ``1f 8b``); the Unicod
 (U+FEFF, bytes EF BB BF; a UTF-16 one is refused); RFC 4180 (CSV quoting) as read by Python's
 ``csv`` module with ``strict=True``; the IANA ``text/tab-separated-values`` type (fields split at
 tabs, no quoting); JSON Lines (https://jsonlines.org). seqlab.data.parallel reads a file with
-:func:`read_file_bytes` and :func:`physical_lines`, then turns the records one of the readers
+:func:`read_corpus_bytes` and :func:`physical_lines`, then turns the records one of the readers
 here yields into pairs. Each reader yields ``(first line, values or Problem)`` for every record
 and passes over lines holding only white space; a header that cannot be read is an error.
 """
@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqlab.data.file_bytes import read_file_bytes
 from seqlab.errors import SeqlabError
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
     "jsonl_records",
     "physical_lines",
     "plain_tsv_records",
-    "read_file_bytes",
+    "read_corpus_bytes",
 ]
 
 _BOM = b"\xef\xbb\xbf"
@@ -65,18 +66,11 @@ class Problem:
 Record = tuple[int, tuple[object, object] | Problem]
 
 
-def read_file_bytes(path: Path) -> bytes:
+def read_corpus_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when they start with gzip's magic, without a UTF-8 byte order
     mark; a SeqlabError naming the file when it cannot be read, is broken gzip or is UTF-16."""
     source = str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SeqlabError(f"{source} not found; check the path") from None
-    except IsADirectoryError:
-        raise SeqlabError(f"{source} is a folder; give a file") from None
-    except OSError as err:
-        raise SeqlabError(f"{source}: cannot read ({err.strerror}); check permissions") from None
+    data = read_file_bytes(path)
     if data.startswith(_GZIP_MAGIC):
         try:
             data = gzip.decompress(data)

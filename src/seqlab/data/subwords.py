@@ -6,7 +6,7 @@ Subword Units" (BPE merges; a joint vocabulary for both languages, their "joint 
 al., 2019, "Language Models are Unsupervised Multitask Learners" (GPT-2's byte-level BPE: the 256
 byte values are the base symbols, so no text is ever unknown, and its pre-tokenisation regex);
 Unicode Standard Annex #15 (NFKC). The merges are learned by
-:func:`seqlab.data.tokenization._learn_merges`, the project's deterministic learner (same texts,
+:func:`seqlab.data.tokenization.learn_merges`, the project's deterministic learner (same texts,
 same file, byte for byte, in any process); the ``tokenizers`` library does normalisation,
 pre-tokenisation, encoding, decoding and the file format.
 
@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqlab.data.tokenization import _count_words, _learn_merges
+from seqlab.data.tokenization import count_words, learn_merges, read_tokenizer_file
 from seqlab.errors import SeqlabError
 from seqlab.utils.io import atomic_write_text
 
@@ -141,27 +141,8 @@ class SubwordTokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SubwordTokenizer:
         """Read a file written by :meth:`save`; a SeqlabError names the file if it is not one."""
-        from tokenizers import Tokenizer
-
         file_path = Path(path)
-        try:
-            text = file_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SeqlabError(
-                f"{file_path} not found; train the tokenizer first or give the path of a saved one"
-            ) from None
-        except (OSError, UnicodeDecodeError) as err:
-            detail = " ".join(str(err).split())
-            raise SeqlabError(
-                f"{file_path}: cannot be read as a tokenizer file ({detail}); retrain"
-            ) from None
-        try:
-            tokenizer = Tokenizer.from_str(text)
-        except Exception as err:  # the library raises a bare Exception on malformed JSON
-            detail = " ".join(str(err).split())
-            raise SeqlabError(
-                f"{file_path}: not a tokenizers tokenizer file ({detail}); retrain"
-            ) from None
+        tokenizer = read_tokenizer_file(file_path)
         return cls(tokenizer, source=str(file_path))
 
 
@@ -185,13 +166,13 @@ def train_subword_tokenizer(
         raise SeqlabError(f"min_frequency ({min_frequency}) must be at least 1")
     normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Strip()])
     pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
-    word_counts = _count_words(texts, normalizer=normalizer, pre_tokenizer=pre_tokenizer)
+    word_counts = count_words(texts, normalizer=normalizer, pre_tokenizer=pre_tokenizer)
     if not word_counts:
         raise SeqlabError("cannot train a tokenizer on no text; give the training texts")
     byte_symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
     seen = len({symbol for word in word_counts for symbol in word})
-    # _learn_merges counts the symbols it starts from (those seen) in its limit.
-    tokens, merges = _learn_merges(
+    # learn_merges counts the symbols it starts from (those seen) in its limit.
+    tokens, merges = learn_merges(
         word_counts,
         max_tokens=seen + vocab_size - floor,
         min_frequency=min_frequency,

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from seqlab.data.file_bytes import read_file_bytes
 from seqlab.data.text_formats import (
     TEXT_COLUMN_CANDIDATES,
     BadRow,
@@ -275,14 +276,7 @@ def read_labelled_texts(
 def _file_lines(file_path: Path, source: str) -> list[bytes]:
     """The file's physical lines with their line ends (split at LF, CR LF and lone CR), without
     a UTF-8 byte order mark; a SeqlabError when there is nothing to read."""
-    try:
-        data = file_path.read_bytes()
-    except FileNotFoundError:
-        raise SeqlabError(f"{source} not found; check the path") from None
-    except IsADirectoryError:
-        raise SeqlabError(f"{source} is a folder; give a file") from None
-    except OSError as err:
-        raise SeqlabError(f"{source}: cannot read ({err.strerror}); check permissions") from None
+    data = read_file_bytes(file_path, source=source)
     if data.startswith(_UTF16_BOMS):
         raise SeqlabError(f"{source} is UTF-16 text (it starts with a UTF-16 byte order mark); "
                           "save it as UTF-8")  # fmt: skip

@@ -23,7 +23,7 @@ with; a text is counted as truncated when any of its word pieces is dropped.
 
 Training is deterministic: the same texts give the same ``tokenizer.json`` byte for byte, in any
 process (tests train twice in one process and in two processes and compare). This is why the merges
-are learned here (:func:`_learn_merges`) and not by the library's trainers, which are not
+are learned here (:func:`learn_merges`) and not by the library's trainers, which are not
 deterministic across runs; the library still does normalisation, pre-tokenisation, encoding and
 the file format. Deviation from the library's WordPiece trainer: ties between equally frequent
 pairs are broken by the pairs' strings instead of by internal ids. Words longer than
@@ -41,10 +41,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from seqlab.errors import SeqlabError
 from seqlab.utils.io import atomic_write_text
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -145,30 +148,8 @@ class TextEncoder:
         cls, path: str | os.PathLike[str], *, special_tokens: SpecialTokens = SPECIAL_TOKENS
     ) -> TextEncoder:
         """Load a ``tokenizer.json`` (one saved by :meth:`save`, or a pretrained model's)."""
-        from tokenizers import Tokenizer
-
         file_path = Path(path)
-        try:
-            text = file_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SeqlabError(
-                f"{file_path} not found; train a tokenizer first or give the path of a saved "
-                "tokenizer"
-            ) from None
-        except (OSError, UnicodeDecodeError) as err:  # a folder, unreadable, not UTF-8 text
-            detail = " ".join(str(err).split())
-            raise SeqlabError(
-                f"{file_path}: cannot be read as a tokenizer.json ({detail}); save it with "
-                "tokenizers' Tokenizer.save or retrain"
-            ) from None
-        try:
-            tokenizer = Tokenizer.from_str(text)
-        except Exception as err:  # the library raises a bare Exception on malformed JSON
-            detail = " ".join(str(err).split())
-            raise SeqlabError(
-                f"{file_path}: not a tokenizers tokenizer.json ({detail}); save it with "
-                "tokenizers' Tokenizer.save or retrain"
-            ) from None
+        tokenizer = read_tokenizer_file(file_path)
         return cls(tokenizer, special_tokens=special_tokens, source=str(file_path))
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -252,11 +233,11 @@ def train_tokenizer(
     normalizer = normalizers.Sequence(steps)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
 
-    word_counts = _count_words(texts, normalizer=normalizer, pre_tokenizer=pre_tokenizer)
+    word_counts = count_words(texts, normalizer=normalizer, pre_tokenizer=pre_tokenizer)
     if not word_counts:
         raise SeqlabError("cannot train a tokenizer on no text; give the training texts")
     prefix, suffix = ("##", "") if model == "wordpiece" else ("", _END_OF_WORD)
-    tokens, merges = _learn_merges(
+    tokens, merges = learn_merges(
         word_counts,
         max_tokens=vocab_size - len(special),
         min_frequency=min_frequency,
@@ -294,9 +275,7 @@ _END_OF_WORD = "</w>"
 _GROUP = 4096
 
 
-def _count_words(
-    texts: Iterable[str], *, normalizer: object, pre_tokenizer: object
-) -> Counter[str]:
+def count_words(texts: Iterable[str], *, normalizer: object, pre_tokenizer: object) -> Counter[str]:
     """How often each pre-tokenized word of at most MAX_WORD_CHARS characters occurs in
     ``texts``, after normalisation.
 
@@ -328,7 +307,7 @@ def _count_words(
     return counts
 
 
-def _learn_merges(
+def learn_merges(
     word_counts: Counter[str],
     *,
     max_tokens: int,
@@ -422,3 +401,30 @@ def _learn_merges(
             else:
                 del pair_counts[changed]
     return tokens, merges
+
+
+def read_tokenizer_file(file_path: Path) -> Tokenizer:
+    """A Hugging Face ``tokenizers`` Tokenizer read from its JSON file; a SeqlabError naming the
+    file when it is missing, unreadable, not UTF-8 or not a tokenizer."""
+    from tokenizers import Tokenizer
+
+    try:
+        text = file_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SeqlabError(
+            f"{file_path} not found; train a tokenizer first or give the path of a saved tokenizer"
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:  # a folder, unreadable, not UTF-8 text
+        detail = " ".join(str(err).split())
+        raise SeqlabError(
+            f"{file_path}: cannot be read as a tokenizer.json ({detail}); save it with "
+            "tokenizers' Tokenizer.save or retrain"
+        ) from None
+    try:
+        return Tokenizer.from_str(text)
+    except Exception as err:  # the library raises a bare Exception on malformed JSON
+        detail = " ".join(str(err).split())
+        raise SeqlabError(
+            f"{file_path}: not a tokenizers tokenizer.json ({detail}); save it with "
+            "tokenizers' Tokenizer.save or retrain"
+        ) from None
