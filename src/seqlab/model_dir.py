@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 TOKENIZER = "tokenizer.json"
+# A translation model with one vocabulary per language keeps two tokenizer files.
+SOURCE_TOKENIZER = "tokenizer.source.json"
+TARGET_TOKENIZER = "tokenizer.target.json"
 METRICS = "metrics.json"
 LOG = "log.jsonl"
 CHECKPOINTS = "checkpoints"

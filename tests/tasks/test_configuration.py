@@ -234,10 +234,11 @@ def test_bad_values_name_the_key() -> None:
 
 
 def test_unavailable_and_unknown_tasks() -> None:
-    with pytest.raises(SeqlabError, match=r"task 'translation' is not available in this version"):
-        build_run_config("translation")
+    with pytest.raises(SeqlabError, match=r"task 'lm' is not available in this version"):
+        build_run_config("lm")
     with pytest.raises(
-        SeqlabError, match=r"unknown task 'sorting'; choose one of: forecasting, memory, sentiment"
+        SeqlabError,
+        match=r"unknown task 'sorting'; choose one of: forecasting, memory, sentiment, translation",
     ):
         build_run_config("sorting")
 

@@ -1,4 +1,4 @@
-"""Translation metrics (seqlab.tasks.translation_metrics): equal to sacreBLEU called directly,
+"""Translation metrics (seqlab.tasks.translation.metrics): equal to sacreBLEU called directly,
 checked by hand on a small case, 100 for an identical corpus and 0 for a disjoint one."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import sacrebleu
 
 from seqlab.errors import SeqlabError
-from seqlab.tasks.translation_metrics import (
+from seqlab.tasks.translation.metrics import (
     corpus_bleu,
     corpus_chrf,
     corpus_sacrebleu,

@@ -41,6 +41,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for forecasters a CSV with the model's columns, every window of it)",
     )
     parser.add_argument(
+        "--source",
+        type=Path,
+        help="translation: evaluate on these source sentences, one a line (plain or gzip), "
+        "with --reference",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="translation: the reference translations of --source, aligned by line",
+    )
+    parser.add_argument(
+        "--beam",
+        type=int,
+        metavar="N",
+        help="translation: beam size (1: greedy search; default: the model's data.beam_size)",
+    )
+    parser.add_argument(
         "--allow-changed-data",
         action="store_true",
         help="evaluate a split of the training data even when that data changed since training "
@@ -54,12 +71,22 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from seqlab.errors import SeqlabError
     from seqlab.model_dir import ModelDir
     from seqlab.tasks.directory_checks import check_training_data
     from seqlab.tasks.runner import evaluate_split, load_trained
 
+    if (args.source is None) != (args.reference is None):
+        raise SeqlabError("--source and --reference go together: give both files, or neither")
+    if args.source is not None and args.data is not None:
+        raise SeqlabError("give --data FILE or --source with --reference, not both")
     task, model, _ = load_trained(args.model_dir)
-    if args.data is not None:
+    if args.beam is not None:
+        task = task.with_beam_size(args.beam)
+    if args.source is not None:
+        # As with --data: the split is the user's files, so no checksum applies.
+        task = task.with_eval_pair(args.source, args.reference, split=args.split)
+    elif args.data is not None:
         # The split is the user's file, not rows cut from the training data: no checksum check.
         task = task.with_eval_file(args.data, split=args.split)
     else:
@@ -80,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
     details = {}
     for name, value in metrics.items():
         if isinstance(value, float):
-            table.add_row(name, f"{value:.4f}")
+            table.add_row(_LABELS.get(name, name), f"{value:.4f}")
         elif isinstance(value, int):
-            table.add_row(name, str(value))
+            table.add_row(_LABELS.get(name, name), str(value))
         else:
             details[name] = value
     console = Console()
@@ -97,9 +124,25 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(data, dict):
         for line in data.get("fixes", []):
             console.print(f"data: {line}", markup=False, highlight=False)
+    signatures = details.pop("signatures", None)
+    if isinstance(signatures, dict):
+        for name, signature in signatures.items():
+            console.print(f"signature of {name}: {signature}", markup=False, highlight=False)
+    examples = details.pop("examples", None)
+    if isinstance(examples, list):
+        for number, example in enumerate(examples, start=1):
+            for field, text in example.items():
+                console.print(f"example {number} {field}: {text}", markup=False, highlight=False)
     for name, value in details.items():
         console.print(f"{name}: {json.dumps(value)}")
     return 0
+
+
+# Metrics whose name alone could mislead, shown with what they are.
+_LABELS = {
+    "bleu": "bleu (lowercased, 13a-tokenised)",
+    "sacrebleu": "sacrebleu (cased, detokenised)",
+}
 
 
 def _comparison_table(

@@ -24,6 +24,7 @@ _TASK_MODULES = {
     "memory": "seqlab.tasks.memory",
     "sentiment": "seqlab.tasks.sentiment",
     "forecasting": "seqlab.tasks.forecasting",
+    "translation": "seqlab.tasks.translation",
 }
 
 

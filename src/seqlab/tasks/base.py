@@ -18,6 +18,11 @@ from torch import nn
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import ModelDir
 from seqlab.models.config import ModelConfig
+from seqlab.models.seq2seq_config import (
+    Seq2SeqConfig,
+    Seq2SeqRecurrentConfig,
+    Seq2SeqTransformerConfig,
+)
 from seqlab.tasks.options import TaskOptions
 from seqlab.train import StepLoss, TrainConfig
 
@@ -28,7 +33,7 @@ class RunConfig:
 
     task: str
     data: Any  # the task's own frozen data-config dataclass
-    model: ModelConfig
+    model: ModelConfig | Seq2SeqConfig
     train: TrainConfig
 
 
@@ -55,6 +60,18 @@ class Task(ABC):
 
     def __init__(self, run: RunConfig) -> None:
         self.run = run
+
+    @property
+    def stack_model(self) -> ModelConfig:
+        """The run's model config, for a task whose networks are one stack (a classifier, a
+        forecaster): never an encoder-decoder's, which only translation builds."""
+        model = self.run.model
+        if isinstance(model, Seq2SeqTransformerConfig | Seq2SeqRecurrentConfig):
+            raise SeqlabError(
+                f"task '{self.name}' builds no encoder-decoder; its model section is "
+                f"{type(model).__name__}, a translation model's"
+            )
+        return model
 
     # ---- what the training engine asks for (seqlab.train.TrainableTask) ----
     @property
@@ -98,6 +115,17 @@ class Task(ABC):
     def with_eval_file(self, path: Path, *, split: str) -> Task:
         """This task evaluating ``split`` on the user's file ``path`` instead."""
         raise SeqlabError(f"task '{self.name}' generates its data; it takes no --data file")
+
+    def with_eval_pair(self, source: Path, reference: Path, *, split: str) -> Task:
+        """This task evaluating ``split`` on a source file and its reference file, aligned by
+        line (a translation task's ``--source`` and ``--reference``)."""
+        raise SeqlabError(
+            f"task '{self.name}' takes no --source/--reference files; use --data FILE"
+        )
+
+    def with_beam_size(self, beam_size: int) -> Task:
+        """This task decoding with beam search of width ``beam_size`` (a generating task)."""
+        raise SeqlabError(f"task '{self.name}' does not decode with a beam; drop --beam")
 
     def artifacts(self) -> dict[str, Any]:
         """Extra facts to save in config.json beside the run config (labels, scaler statistics)."""

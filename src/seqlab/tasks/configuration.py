@@ -29,6 +29,7 @@ from seqlab.model_dir import TRAINING_DATA
 from seqlab.models.config import FAMILIES, PretrainedConfig, RecurrentConfig, TransformerConfig
 from seqlab.tasks import task_class, task_options
 from seqlab.tasks.base import RunConfig
+from seqlab.tasks.options import TaskOptions
 from seqlab.train import TrainConfig
 from seqlab.utils.config import (
     ConfigError,
@@ -51,6 +52,13 @@ def model_config_class(family: str) -> type:
         return RecurrentConfig
     known = ", ".join((*FAMILIES, "minilm"))
     raise ConfigError(f"model family '{family}' is unknown; choose one of {known}")
+
+
+def _model_config_class(options: TaskOptions, family: str) -> type:
+    """The model section's dataclass: the task's own (an encoder-decoder's), or the shared one."""
+    if options.model_config_class is not None and family in options.families:
+        return options.model_config_class(family)
+    return model_config_class(family)
 
 
 def build_run_config(
@@ -179,7 +187,7 @@ def run_config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     return RunConfig(
         task=options.name,
         data=from_dict(data_config_class, data.get("data", {}), _path="data"),
-        model=from_dict(model_config_class(family), model_section, _path="model"),
+        model=from_dict(_model_config_class(options, family), model_section, _path="model"),
         train=from_dict(TrainConfig, data.get("train", {}), _path="train"),
     )
 

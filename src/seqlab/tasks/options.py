@@ -37,6 +37,7 @@ class TaskOptions:
     presets: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     family_defaults: Callable[[str], dict[str, Any]] = _no_family_defaults
     cli_options: tuple[CliOption, ...] = ()
+    model_config_class: Callable[[str], type] | None = None
 
     def __post_init__(self) -> None:
         if self.default_family not in self.families:

@@ -84,7 +84,7 @@ class ForecastingTask(Task):
         return "mse", "min"
 
     def build_model(self) -> nn.Module:
-        return build_model(self.run.model, self.series_data, seed=self.run.train.seed)
+        return build_model(self.stack_model, self.series_data, seed=self.run.train.seed)
 
     def train_batch(self, index: int) -> WindowBatch:
         """Batch ``index`` of a shuffled pass over the training windows; each epoch's order is

@@ -66,7 +66,7 @@ class MemoryTask(Task):
         generator = init_generator(self.run.train.seed)
         kind_outputs = {"recall": data.alphabet_size, "adding": 1, "copy": data.alphabet_size}
         return MemoryModel(
-            config=self.run.model,
+            config=self.stack_model,
             vocab_size=vocabulary_size(data.kind, alphabet_size=data.alphabet_size),
             input_features=2,
             output_size=kind_outputs[data.kind],

@@ -96,7 +96,7 @@ class SentimentTask(Task):
 
     # ---- the model ----
     def build_model(self) -> nn.Module:
-        model = self.run.model
+        model = self.stack_model
         if isinstance(model, PretrainedConfig):
             return self._build_pretrained(model)
         encoder = self.text_data.encoder
