@@ -189,7 +189,8 @@ def test_strict_refuses_a_gap_naming_its_line(tmp_path):
     path = _csv(tmp_path, GAPPY)
     assert _error(path, strict=True) == (
         f"{path}:4: gap in the 'h' frequency between 2016-07-01 01:00:00 and 2016-07-01 04:00:00 "
-        "(3 missing row(s) in 2 gap(s)); add the rows, or pass strict=False to fill them"
+        "(3 missing row(s) in 2 gap(s)); add the rows, or drop --strict (data.strict: false) "
+        "to have them filled"
     )
 
 
@@ -245,7 +246,7 @@ def test_strict_refuses_a_missing_value_naming_line_and_column(tmp_path):
     path = _csv(tmp_path, MISSING)
     assert _error(path, features="S", strict=True) == (
         f"{path}:3: column 'OT' has no value (2 missing value(s) in all); fill them in, or "
-        "pass strict=False to fill them"
+        "drop --strict (data.strict: false) to have them filled"
     )
 
 

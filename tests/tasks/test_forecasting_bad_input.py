@@ -150,7 +150,7 @@ def test_a_filled_last_value_is_reported_everywhere_and_refused_with_strict(
     )
     assert message == (
         f"{gappy}:92: column 'wind' has no value (2 missing value(s) in all); fill them in, or "
-        "pass strict=False to fill them"
+        "drop --strict (data.strict: false) to have them filled"
     )
     # The Python API: the notes travel with the forecast; strict=True refuses.
     frame = pd.read_csv(gappy, parse_dates=["date"]).set_index("date")

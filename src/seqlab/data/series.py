@@ -607,13 +607,15 @@ def _refuse_repairs(report: SeriesReport) -> None:
         raise SeqlabError(
             f"{source}:{report.first_gap_line}: gap in the '{report.frequency}' frequency between "
             f"{before} and {after} ({report.rows_inserted} missing row(s) in {report.gaps} "
-            "gap(s)); add the rows, or pass strict=False to fill them"
+            "gap(s)); add the rows, or drop --strict (data.strict: false) to have them "
+            "filled"
         )
     if report.first_missing is not None:
         line, column = report.first_missing
         raise SeqlabError(
             f"{source}:{line}: column '{column}' has no value ({report.missing_values} missing "
-            "value(s) in all); fill them in, or pass strict=False to fill them"
+            "value(s) in all); fill them in, or drop --strict (data.strict: false) to have them "
+            "filled"
         )
 
 
