@@ -24,6 +24,7 @@ from seqlab.commands import (
     retrain,
     stream,
     train,
+    translate,
 )
 from seqlab.errors import SeqlabError
 
@@ -40,7 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seqlab {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (compare, train, evaluate, predict, forecast, monitor, retrain, stream, demo):
+    for module in (
+        compare,
+        train,
+        evaluate,
+        predict,
+        translate,
+        forecast,
+        monitor,
+        retrain,
+        stream,
+        demo,
+    ):
         module.register(subparsers)
     return parser
 

@@ -15,6 +15,7 @@ from typing import cast
 
 import torch
 
+from seqlab.data.subwords import SubwordTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
 from seqlab.infer.long_documents import TranslatedDocument, translate_document
@@ -146,10 +147,15 @@ class TranslationPredictor(Predictor[TranslationTask]):
         )
 
 
-def _pieces(tokenizer: object, ids: Sequence[int]) -> list[str]:
-    """Each subword of ``ids`` as readable text (byte-level symbols mapped back)."""
-    decode = tokenizer.decode  # type: ignore[attr-defined]
-    return [decode([token_id]) or "·" for token_id in ids]
+def _pieces(tokenizer: SubwordTokenizer, ids: Sequence[int]) -> list[str]:
+    """Each subword of ``ids`` as readable text, a word's first subword marked with a leading
+    ``▁`` (decoding one subword alone drops the space the byte-level symbol ``Ġ`` stands for)."""
+    pieces = []
+    for token_id in ids:
+        raw = tokenizer.tokenizer.id_to_token(int(token_id)) or ""
+        start = "▁" if raw.startswith("Ġ") else ""
+        pieces.append(start + (tokenizer.decode([token_id]) or "·"))
+    return pieces
 
 
 def _checked_beam(beam_size: int) -> int:
