@@ -150,10 +150,11 @@ class ParallelCorpus:
         count_source: Callable[[str], int],
         count_target: Callable[[str], int],
         strict: bool = False,
+        limit_name: str = "max_tokens",
     ) -> ParallelCorpus:
         """This corpus without the pairs of which a side has more than ``max_tokens`` tokens
         (as the count functions say), those added to ``skipped`` in line order; ``strict`` raises
-        on the first one instead."""
+        on the first one instead. ``limit_name``: the setting the notes tell the user to raise."""
         if max_tokens < 1:
             raise SeqlabError(f"max_tokens ({max_tokens}) must be at least 1")
         kept: list[int] = []
@@ -171,8 +172,8 @@ class ParallelCorpus:
                 if tokens > max_tokens:
                     problem = SkippedPair(
                         line=line,
-                        reason=f"{role} has {tokens:,} tokens, over max_tokens ({max_tokens:,})",
-                        fix="raise max_tokens or split the sentence in both languages",
+                        reason=f"{role} has {tokens:,} tokens, over {limit_name} ({max_tokens:,})",
+                        fix=f"raise {limit_name} or split the sentence in both languages",
                         file=file,
                     )
                     break

@@ -163,6 +163,7 @@ class TranslationData:
                 count_source=tokenizers.source.count_tokens,
                 count_target=tokenizers.target.count_tokens,
                 strict=self.config.strict,
+                limit_name="data.max_length",
             )
             if len(self._training_corpus) == 0:
                 raise SeqlabError(
@@ -216,11 +217,12 @@ class TranslationData:
 
     def checksum(self) -> str:
         """SHA-256 of the data: Multi30k's, or the user's files' joined by commas."""
-        if self.config.uses_multi30k:
-            return dataset_checksum("multi30k")
         names = [f"{split}{side}_file" for split in SPLITS for side in ("", "_source", "_target")]
         files = [getattr(self.config, name) for name in names]
-        return ",".join(file_sha256(path) for path in files if path is not None)
+        digests = [file_sha256(path) for path in files if path is not None]
+        if self.config.uses_multi30k:
+            digests.insert(0, dataset_checksum("multi30k"))
+        return ",".join(digests)
 
     def with_config(self, config: TranslationDataConfig) -> TranslationData:
         """The same tokenizers over other settings (another evaluation corpus, say)."""

@@ -18,7 +18,7 @@ import torch
 from seqlab.data.subwords import SubwordTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
-from seqlab.infer.long_documents import TranslatedDocument, translate_document
+from seqlab.infer.long_documents import TranslatedDocument
 from seqlab.models.seq2seq import Seq2SeqModel
 from seqlab.tasks.translation.decode import translate_ids
 from seqlab.tasks.translation.task import TranslationTask, search_settings
@@ -60,35 +60,15 @@ class TranslationPredictor(Predictor[TranslationTask]):
         return list(texts)
 
     @torch.inference_mode()
-    def _translate_sentences(self, texts: Sequence[str], beam_size: int) -> list[str]:
-        """Each text as one source sentence (no splitting)."""
-        task = self.task_object
-        target = task.tokenizers.target
-        found = translate_ids(
-            self.model,
-            task.corpus.source_ids(texts),
-            search_settings(task.data, beam_size=beam_size),
-            bos_id=target.bos_id,
-            eos_id=target.eos_id,
-            pad_id=target.pad_id,
-        )
-        return [target.decode(hypothesis.tokens) for hypothesis in found]
-
     def translate(self, texts: Sequence[str], *, beam_size: int | None = None) -> list[str]:
-        """One translation per text, in order; beam_size 1 is greedy search."""
+        """One translation per text, in order; beam_size 1 is greedy search. A text of more
+        than ``max_tokens`` subwords is translated as a document (``translate_document``)."""
         chosen = self.beam_size if beam_size is None else _checked_beam(beam_size)
-        texts = self._check_texts(texts)
-        source = self.task_object.tokenizers.source
-        short = [i for i, text in enumerate(texts) if source.count_tokens(text) <= self.max_tokens]
-        results: list[str] = [""] * len(texts)
-        for index, translation in zip(
-            short, self._translate_sentences([texts[i] for i in short], chosen), strict=True
-        ):
-            results[index] = translation
-        for index in sorted(set(range(len(texts))) - set(short)):
-            results[index] = self.translate_document(texts[index], beam_size=chosen).text
-        return results
+        return self.task_object.translate_texts(
+            self.model, self._check_texts(texts), beam_size=chosen
+        )
 
+    @torch.inference_mode()
     def translate_document(
         self, text: str, *, beam_size: int | None = None, context_sentences: int = 1
     ) -> TranslatedDocument:
@@ -100,12 +80,8 @@ class TranslationPredictor(Predictor[TranslationTask]):
             raise TypeError(f"translate_document takes a str, not a {type(text).__name__}")
         if not text.strip():
             raise ValueError("the document is empty; give it at least one word")
-        return translate_document(
-            text,
-            lambda segments: self._translate_sentences(segments, chosen),
-            max_tokens=self.max_tokens,
-            count_tokens=self.task_object.tokenizers.source.count_tokens,
-            context_sentences=context_sentences,
+        return self.task_object.translate_document(
+            self.model, text, beam_size=chosen, context_sentences=context_sentences
         )
 
     @torch.inference_mode()

@@ -14,6 +14,7 @@ reading the data left out.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +26,7 @@ from torch import nn
 from seqlab.data.subwords import TranslationTokenizers
 from seqlab.data.token_batches import OrderedPairBatches, PairBatch
 from seqlab.errors import SeqlabError
+from seqlab.infer.long_documents import TranslatedDocument, translate_document
 from seqlab.model_dir import SOURCE_TOKENIZER, TARGET_TOKENIZER, TOKENIZER, ModelDir
 from seqlab.models.seq2seq import build_seq2seq
 from seqlab.models.seq2seq_config import Seq2SeqRecurrentConfig, Seq2SeqTransformerConfig
@@ -82,6 +84,15 @@ class TranslationTask(Task):
             raise SeqlabError(
                 f"translation trains encoder-decoders; model.family '{model.family}' is not one"
             )
+        if isinstance(model, Seq2SeqTransformerConfig) and self.data.max_length + 1 > model.max_len:
+            # A training target of max_length subwords is fed as BOS + y: max_length + 1
+            # positions, and the source as y + EOS.
+            raise SeqlabError(
+                f"data.max_length ({self.data.max_length}) needs model.max_len "
+                f"({model.max_len}) of at least {self.data.max_length + 1}: the Transformer's "
+                "position table must hold a training sentence and its BOS or EOS; raise "
+                "model.max_len or lower data.max_length"
+            )
         tokenizers = self.tokenizers
         if model.share_embeddings and not tokenizers.joint:
             raise SeqlabError(
@@ -121,13 +132,30 @@ class TranslationTask(Task):
         return StepLoss(loss_sum=loss_sum, count=count, tokens=tokens)
 
     # ---- evaluation ----
-    def _mean_loss(self, model: nn.Module, split: str) -> float:
-        """Cross-entropy per target token without smoothing (exp: the perplexity)."""
+    def _mean_loss(self, model: nn.Module, split: str) -> tuple[float, int]:
+        """Cross-entropy per target token without smoothing (exp: the perplexity), and how many
+        pairs it leaves out: those longer than a Transformer's position table, which it cannot
+        read whole (their translations, made window by window, are still scored by BLEU)."""
         corpus = self.corpus.split(split)
         target = self.tokenizers.target
+        sources = self.corpus.source_ids(corpus.sources)
+        targets = self.corpus.target_ids(corpus.targets)
+        limit = getattr(self.run.model, "max_len", None)
+        if limit is not None:
+            fits = [
+                index
+                for index, (source, output) in enumerate(zip(sources, targets, strict=True))
+                if len(source) <= limit and len(output) + 1 <= limit
+            ]
+            left_out = len(sources) - len(fits)
+            sources, targets = [sources[i] for i in fits], [targets[i] for i in fits]
+        else:
+            left_out = 0
+        if not sources:
+            return math.nan, left_out
         batches = OrderedPairBatches(
-            self.corpus.source_ids(corpus.sources),
-            self.corpus.target_ids(corpus.targets),
+            sources,
+            targets,
             max_tokens=self.data.eval_max_tokens,
             bos_id=target.bos_id,
             eos_id=target.eos_id,
@@ -140,15 +168,20 @@ class TranslationTask(Task):
             loss_sum, tokens = self._token_losses(model, batch.to(device), smoothing=0.0)
             total += float(loss_sum)
             count += tokens
-        return total / max(1, count)
+        return total / max(1, count), left_out
 
     def translate_split(self, model: nn.Module, split: str, *, beam_size: int) -> list[str]:
         """The model's translation of every source sentence of ``split``, in order."""
-        corpus = self.corpus.split(split)
+        return self.translate_texts(model, self.corpus.split(split).sources, beam_size=beam_size)
+
+    def _translate_sentences(
+        self, model: nn.Module, texts: Sequence[str], *, beam_size: int
+    ) -> list[str]:
+        """Each text as one source sentence, however long (no splitting)."""
         target = self.tokenizers.target
         found = translate_ids(
             model,
-            self.corpus.source_ids(corpus.sources),
+            self.corpus.source_ids(texts),
             search_settings(self.data, beam_size=beam_size),
             bos_id=target.bos_id,
             eos_id=target.eos_id,
@@ -156,13 +189,48 @@ class TranslationTask(Task):
         )
         return [target.decode(hypothesis.tokens) for hypothesis in found]
 
+    def translate_texts(
+        self, model: nn.Module, texts: Sequence[str], *, beam_size: int
+    ) -> list[str]:
+        """One translation per text, in order. A text of more than ``data.max_length``
+        subwords (longer than any sentence the model trained on, perhaps longer than its
+        position table) is translated as a document: ``translate_document``."""
+        source = self.tokenizers.source
+        limit = self.data.max_length
+        short = [index for index, text in enumerate(texts) if source.count_tokens(text) <= limit]
+        results = [""] * len(texts)
+        translated = self._translate_sentences(
+            model, [texts[index] for index in short], beam_size=beam_size
+        )
+        for index, translation in zip(short, translated, strict=True):
+            results[index] = translation
+        for index in sorted(set(range(len(texts))) - set(short)):
+            results[index] = self.translate_document(model, texts[index], beam_size=beam_size).text
+        return results
+
+    def translate_document(
+        self, model: nn.Module, text: str, *, beam_size: int, context_sentences: int = 1
+    ) -> TranslatedDocument:
+        """``text`` split at sentence boundaries into windows of at most ``data.max_length``
+        subwords with ``context_sentences`` sentences of context each, translated and stitched
+        (seqlab.infer.long_documents)."""
+        return translate_document(
+            text,
+            lambda segments: self._translate_sentences(model, segments, beam_size=beam_size),
+            max_tokens=self.data.max_length,
+            count_tokens=self.tokenizers.source.count_tokens,
+            context_sentences=context_sentences,
+        )
+
     def _scores(self, model: nn.Module, split: str, *, beam_size: int) -> tuple[dict, list[str]]:
         hypotheses = self.translate_split(model, split, beam_size=beam_size)
         references = list(self.corpus.split(split).targets)
         scores = translation_metrics(hypotheses, references)
-        loss = self._mean_loss(model, split)
-        scores["loss"] = loss
-        scores["perplexity"] = math.exp(min(loss, 50.0))
+        loss, left_out = self._mean_loss(model, split)
+        if not math.isnan(loss):  # NaN: no pair fits the position table (JSON has no NaN)
+            scores["loss"] = loss
+            scores["perplexity"] = math.exp(min(loss, 50.0))
+        scores["loss_pairs_left_out"] = left_out
         return scores, hypotheses
 
     @torch.no_grad()
@@ -170,10 +238,8 @@ class TranslationTask(Task):
         # Validation during training decodes with val_beam_size; a test split with beam_size.
         beam = self.data.val_beam_size if split == "val" else self.data.beam_size
         scores, _ = self._scores(model, split, beam_size=beam)
-        return {
-            name: float(scores[name])
-            for name in ("bleu", "sacrebleu", "chrf", "loss", "perplexity")
-        }
+        names = ("bleu", "sacrebleu", "chrf", "loss", "perplexity")
+        return {name: float(scores[name]) for name in names if name in scores}
 
     @torch.no_grad()
     def report(self, model: nn.Module, split: str) -> dict[str, Any]:
@@ -188,13 +254,15 @@ class TranslationTask(Task):
                 strict=False,
             )
         ]
+        loss = {name: scores[name] for name in ("loss", "perplexity") if name in scores}
+        left_out = scores["loss_pairs_left_out"]
         return {
             "bleu": scores["bleu"],
             "sacrebleu": scores["sacrebleu"],
             "chrf": scores["chrf"],
-            "loss": scores["loss"],
-            "perplexity": scores["perplexity"],
+            **loss,
             "sentences": scores["sentences"],
+            **({"loss_pairs_left_out": left_out} if left_out else {}),
             "beam_size": self.data.beam_size,
             "length_penalty": self.data.length_penalty,
             "signatures": scores["signatures"],
