@@ -15,6 +15,9 @@ Training writes, and every consumer reads, one directory (DESIGN.md, "The model 
     checkpoints/last/, best/      training state for ``--resume`` (seqlab.train.checkpoint):
                                   model.safetensors, optimizer.safetensors, trainer.safetensors,
                                   trainer.json
+    checkpoints/recent/step-N/    with ``train.average_checkpoints``: the weights evaluated at
+                                  the last evaluations (seqlab.train.checkpoint_averaging)
+    checkpoints/average/          their element-wise mean, when it was kept as the final model
 
 No other module spells one of these names: they import them from here. Every write is atomic
 (seqlab.utils.io), and every read that fails (missing, unreadable, not valid JSON, not a
@@ -58,6 +61,12 @@ CHECKPOINT_WEIGHTS = WEIGHTS
 CHECKPOINT_OPTIMIZER = "optimizer.safetensors"
 CHECKPOINT_TRAINER_TENSORS = "trainer.safetensors"
 CHECKPOINT_TRAINER_JSON = "trainer.json"
+
+# Checkpoint averaging (seqlab.train.checkpoint_averaging): ``checkpoints/recent/step-0000500``
+# holds the weights evaluated at step 500; ``checkpoints/average`` the mean kept as final model.
+CHECKPOINTS_RECENT = "recent"
+RECENT_STEP_PREFIX = "step-"
+CHECKPOINT_AVERAGE = "average"
 
 CheckpointName = Literal["last", "best"]
 

@@ -2,7 +2,8 @@
 
 The directory (DESIGN.md, "The model directory"): config.json (written first, so even a crashed
 run says what it was), checkpoints/ and log.jsonl (the engine's), the task's files that need the
-trained model (``Task.save_trained_files``), then model.safetensors (the best weights) and
+trained model (``Task.save_trained_files``), then model.safetensors (the best weights, or the
+average of the last checkpoints when ``train.average_checkpoints`` kept it) and
 metrics.json (the final evaluation with its split and data checksum). Every file is written
 atomically. Only then, with ``train.keep_checkpoints`` false, is ``checkpoints/last`` removed, so
 a crash before the directory is complete can still be resumed.
@@ -36,7 +37,7 @@ from seqlab.tasks.directory_checks import (
     restore_task,
     run_config_of,
 )
-from seqlab.train import FitResult, drop_resume_state, fit, load_best_weights, resolve_device
+from seqlab.train import FitResult, drop_resume_state, fit, load_final_weights, resolve_device
 from seqlab.train.checkpoint import find_checkpoint
 from seqlab.train.progress import ProgressKind, ProgressReporter
 from seqlab.utils.seeding import seed_everything
@@ -157,25 +158,31 @@ def train_run(
         progress=progress,
         keep_resume_state=True,  # until the directory is complete, below
     )
-    load_best_weights(model, out.path)
+    # The best checkpoint, or the mean of the last ones when train.average_checkpoints is set
+    # and that mean validated at least as well.
+    load_final_weights(model, out.path)
     metrics = evaluate_split(task, model, final_split, detail=True)
     task.save_trained_files(model, out)
     weights = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     # One metadata key: safetensors writes several in a varying order, and the same weights
     # should give the same file bytes.
     out.write_weights(weights, metadata={"seqlab_version": __version__})
+    training: dict[str, Any] = {
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "best_val": {monitor: result.best_metric},
+        "stop_reason": result.stop_reason,
+        "seconds": round(result.seconds, 3),
+    }
+    if result.checkpoint_average is not None:
+        # The steps averaged, the average's and the best's val metrics, and which was kept.
+        training["checkpoint_average"] = result.checkpoint_average.to_json()
     record = {
         "split": final_split,
         "data_checksum": task.data_checksum(),
         "metrics": metrics,
         "parameters": count_parameters(model),
-        "training": {
-            "steps": result.steps,
-            "best_step": result.best_step,
-            "best_val": {monitor: result.best_metric},
-            "stop_reason": result.stop_reason,
-            "seconds": round(result.seconds, 3),
-        },
+        "training": training,
     }
     out.write_metrics(record)
     # Only now is the directory complete: a crash before this line can still be resumed.

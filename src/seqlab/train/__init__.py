@@ -3,8 +3,9 @@
 ``fit(model, task, config, out_dir)`` trains any model on any object implementing
 ``TrainableTask`` (see ``protocol.py``): AdamW, learning-rate schedules (``schedules.py``),
 exact gradient accumulation, global-norm clipping, non-finite step skipping, evaluation with
-best/last checkpoints (``checkpoint.py``), early stopping, step and wall-clock budgets, exact
-resume, and a JSON-lines log. References are named in each module.
+best/last checkpoints (``checkpoint.py``), averaging of the last N evaluated checkpoints
+(``checkpoint_averaging.py``), early stopping, step and wall-clock budgets, exact resume, and a
+JSON-lines log. References are named in each module.
 
 ``loop.py`` holds ``fit``, which reads as the loop; the pieces it calls: ``session.py`` (set-up
 and the state the pieces share), ``step.py`` (one optimizer step), ``evaluation.py`` (evaluate
@@ -21,6 +22,7 @@ from seqlab.train.checkpoint import (
     save_training_checkpoint,
     save_weights_checkpoint,
 )
+from seqlab.train.checkpoint_averaging import CheckpointAverage, load_final_weights
 from seqlab.train.config import TrainConfig
 from seqlab.train.loop import FitResult, StopReason, fit
 from seqlab.train.optim import build_optimizer
@@ -39,6 +41,7 @@ from seqlab.train.session import resolve_device
 from seqlab.train.step import TrainingDiverged
 
 __all__ = [
+    "CheckpointAverage",
     "EvalRecord",
     "FitResult",
     "PlainProgress",
@@ -58,6 +61,7 @@ __all__ = [
     "drop_resume_state",
     "fit",
     "load_best_weights",
+    "load_final_weights",
     "load_model_weights",
     "load_training_checkpoint",
     "lr_multiplier",

@@ -17,6 +17,8 @@ Layout (``out_dir/checkpoints/``)::
                                RNG states, the carried state's structure, the TrainConfig
     best/   weights of the best evaluation only (model.safetensors + trainer.json): resuming always
             starts from last/, so best/ needs no optimizer state, which halves its size.
+    recent/, average/   with ``average_checkpoints``: the weights of the last evaluations and
+            their mean, weights only (``checkpoint_averaging.py``).
 
 Each folder is written complete under a temporary name (``.last.tmp``) and then renamed into
 place. A directory cannot be renamed over a non-empty one, so the previous folder is first
@@ -45,6 +47,7 @@ from seqlab.model_dir import (
     CHECKPOINT_TRAINER_TENSORS,
     CHECKPOINT_WEIGHTS,
     CHECKPOINTS,
+    CHECKPOINTS_RECENT,
     CheckpointName,
     ModelDir,
 )
@@ -301,12 +304,14 @@ def load_training_checkpoint(
 
 
 def drop_resume_state(out_dir: str | os.PathLike[str], *, keep_checkpoints: bool) -> None:
-    """Remove ``checkpoints/last`` unless checkpoints are kept or ``checkpoints/best`` is
-    missing: the resume state (optimizer moments, RNGs) is the bulk, and best/ keeps the
+    """Remove ``checkpoints/last`` and ``checkpoints/recent`` unless checkpoints are kept or
+    ``checkpoints/best`` is missing: the resume state (optimizer moments, RNGs, the weights a
+    resumed run would still average) is the bulk, and best/ (or average/) keeps the final
     weights. Call it once nothing can need a resume any more."""
     if keep_checkpoints or find_checkpoint(checkpoint_path(out_dir, "best")) is None:
         return
     shutil.rmtree(checkpoint_path(out_dir, "last"), ignore_errors=True)
+    shutil.rmtree(Path(out_dir) / CHECKPOINTS / CHECKPOINTS_RECENT, ignore_errors=True)
 
 
 def load_best_weights(model: nn.Module, out_dir: str | os.PathLike[str]) -> Path:

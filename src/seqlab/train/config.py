@@ -4,7 +4,8 @@ References: Vaswani et al. 2017, "Attention Is All You Need", section 5.3 (Adam 
 beta1 = 0.9, beta2 = 0.98, eps = 1e-9, warm-up 4,000 steps, 100,000 steps for the base model);
 Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization" (AdamW); Pascanu et al. 2013,
 "On the difficulty of training recurrent neural networks" (clipping the global gradient norm;
-the study material clips RNNs at 5.0).
+the study material clips RNNs at 5.0); Vaswani et al. 2017, section 6.1 (the base models average
+the last 5 checkpoints).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ class TrainConfig:
     # Polyak averaging: evaluate and keep an exponential moving average of the weights
     # (seqlab.train.averaging); None trains and keeps the raw weights.
     weight_average_decay: float | None = None
+    # Checkpoint averaging (Vaswani et al. 2017, section 6.1: the mean of the last 5
+    # checkpoints): keep the weights evaluated at the last N evaluations and, after training,
+    # use their element-wise mean if it validates at least as well as the best checkpoint
+    # (seqlab.train.checkpoint_averaging); None keeps the best checkpoint alone.
+    average_checkpoints: int | None = None
     # CPU threads for torch's kernels (None: torch's default, one per core). On a machine shared
     # with other jobs, 1 avoids threads spinning while they wait for each other.
     threads: int | None = None
@@ -131,6 +137,7 @@ def _check_run(config: TrainConfig) -> None:
             f"weight_average_decay ({config.weight_average_decay}) must be in (0, 1), e.g. "
             "0.999, or null for no averaging"
         )
+    _check_average_checkpoints(config.average_checkpoints)
     _int("seed", config.seed, minimum=0)
     if config.seed > _MAX_SEED:
         raise ConfigError(f"seed ({config.seed}) must be at most {_MAX_SEED}")
@@ -146,6 +153,16 @@ def _check_run(config: TrainConfig) -> None:
     _positive_int("max_nonfinite_steps", config.max_nonfinite_steps)
     if not isinstance(config.keep_checkpoints, bool):
         raise ConfigError(f"keep_checkpoints ({config.keep_checkpoints!r}) must be true/false")
+
+
+def _check_average_checkpoints(value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ConfigError(
+            f"average_checkpoints ({value!r}) must be an int of at least 2 (how many of the last "
+            "evaluations' weights to average, e.g. 5), or null for no averaging"
+        )
 
 
 def _int(name: str, value: object, *, minimum: int) -> None:

@@ -24,7 +24,10 @@ One optimizer step, in order:
 Every ``eval_every`` steps and at the end: evaluate "val" (on the averaged weights when there
 are any), save ``checkpoints/best`` on improvement and ``checkpoints/last`` always, and stop
 early after ``early_stopping_patience`` evaluations without improvement or once the monitored
-metric reaches ``stop_at``.
+metric reaches ``stop_at``. With ``average_checkpoints`` N, each evaluation's weights are kept
+for the last N evaluations, and after the final one their mean (Vaswani et al. 2017, section
+6.1) becomes the final model if it validates at least as well as the best checkpoint
+(``checkpoint_averaging.py``).
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ import torch
 from torch import nn
 
 from seqlab.train.checkpoint import drop_resume_state
+from seqlab.train.checkpoint_averaging import CheckpointAverage
 from seqlab.train.config import TrainConfig
-from seqlab.train.evaluation import evaluate_and_checkpoint
+from seqlab.train.evaluation import evaluate_and_checkpoint, evaluate_checkpoint_average
 from seqlab.train.optim import average_and_clip_gradients, build_optimizer
 from seqlab.train.progress import ProgressKind, ProgressReporter, StepInfo
 from seqlab.train.protocol import TrainableTask
@@ -64,7 +68,9 @@ StopReason = Literal["steps", "max_seconds", "early_stopping", "target_reached"]
 
 @dataclass(frozen=True)
 class FitResult:
-    """What ``fit`` did. ``seconds`` is this call's wall-clock time; ``history`` spans resumes."""
+    """What ``fit`` did. ``seconds`` is this call's wall-clock time; ``history`` spans resumes;
+    ``checkpoint_average`` what became of the checkpoint average (None without
+    ``average_checkpoints``)."""
 
     steps: int
     best_metric: float | None
@@ -75,6 +81,7 @@ class FitResult:
     history: tuple[EvalRecord, ...]
     monitor: str
     mode: Literal["min", "max"]
+    checkpoint_average: CheckpointAverage | None = None
 
 
 def fit(
@@ -105,7 +112,8 @@ def fit(
     Set-up seeds every generator with ``config.seed`` (seqlab.utils.seeding, point 2), so the
     run does not depend on what was drawn before the call; resume then restores the
     checkpoint's generator states. The model ends with its final weights;
-    ``load_best_weights(model, out_dir)`` loads the best.
+    ``load_best_weights(model, out_dir)`` loads the best, and ``load_final_weights(model,
+    out_dir)`` the run's final model (the checkpoint average when it was kept, else the best).
     ``max_seconds`` limits this call's wall-clock time (checked before each step; the final
     evaluation still runs). Raises TrainingDiverged after ``max_nonfinite_steps`` consecutive
     non-finite steps, leaving ``checkpoints/last`` as it was.
@@ -131,6 +139,7 @@ def fit(
         # The end: evaluate unless this step was just evaluated (that also saved last).
         if session.run.last_eval_step != session.run.step:
             evaluate_and_checkpoint(session)
+        checkpoint_average = evaluate_checkpoint_average(session)
         session.reporter.note(f"stopped at step {session.run.step}: {stop_reason}")
         append_jsonl(
             session.log_path, {"event": "stop", "step": session.run.step, "reason": stop_reason}
@@ -140,7 +149,7 @@ def fit(
         torch.set_num_threads(threads_before)
     if not keep_resume_state:
         drop_resume_state(session.directory.path, keep_checkpoints=config.keep_checkpoints)
-    return _result(session, stop_reason, mode)
+    return _result(session, stop_reason, mode, checkpoint_average)
 
 
 def _budget_spent(session: TrainingSession) -> StopReason | None:
@@ -184,7 +193,10 @@ def _report_step(session: TrainingSession, step: StepResult) -> None:
 
 
 def _result(
-    session: TrainingSession, stop_reason: StopReason, mode: Literal["min", "max"]
+    session: TrainingSession,
+    stop_reason: StopReason,
+    mode: Literal["min", "max"],
+    checkpoint_average: CheckpointAverage | None,
 ) -> FitResult:
     """What the run did."""
     run = session.run
@@ -193,9 +205,10 @@ def _result(
         best_metric=run.best_metric,
         best_step=run.best_step,
         stop_reason=stop_reason,
-        seconds=time.monotonic() - session.started,
+        seconds=session.elapsed(),  # earlier calls of a resumed run included
         final_train_loss=run.last_train_loss,
         history=tuple(run.history),
         monitor=run.monitor,
         mode=mode,
+        checkpoint_average=checkpoint_average,
     )

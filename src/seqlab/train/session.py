@@ -7,7 +7,8 @@ what); ``checkpoint.py`` (the resume state).
 ``start_session`` does, in order: check the arguments and the task; pick the device and the
 mixed-precision type; seed every generator with ``config.seed``; move the model, and build the
 optimizer, the schedule, the fp16 loss scaler and the weight average; then either restore
-``checkpoints/last`` (resume) or start the log and save ``checkpoints/last`` before the first
+``checkpoints/last`` (resume; the checkpoints to average that are newer than it are dropped, see
+``checkpoint_averaging.py``) or start the log and save ``checkpoints/last`` before the first
 step (fresh); last, start the progress reporter. The loop's other functions (``step.py``,
 ``evaluation.py``, ``loop.py``) take the session as their one argument.
 """
@@ -27,13 +28,14 @@ from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
 from seqlab.errors import SeqlabError
-from seqlab.model_dir import CHECKPOINTS, ModelDir
+from seqlab.model_dir import CHECKPOINTS, CHECKPOINTS_RECENT, ModelDir
 from seqlab.train.averaging import WeightAverage
 from seqlab.train.checkpoint import (
     find_checkpoint,
     load_training_checkpoint,
     save_training_checkpoint,
 )
+from seqlab.train.checkpoint_averaging import discard_recent_after, recent_checkpoints
 from seqlab.train.config import TrainConfig
 from seqlab.train.optim import build_optimizer
 from seqlab.train.progress import ProgressKind, ProgressReporter, make_progress
@@ -269,6 +271,8 @@ def _start_fresh_run(session: TrainingSession) -> None:
     """Refuse a directory that holds a run already; start the log with the config."""
     folders = (session.last_dir, session.best_dir)
     existing = [path for path in folders if find_checkpoint(path) is not None]
+    if recent_checkpoints(session.directory.path):
+        existing.append(session.directory.checkpoints_path / CHECKPOINTS_RECENT)
     if existing:
         names = ", ".join(path.name for path in existing)
         raise FileExistsError(
@@ -281,7 +285,7 @@ def _start_fresh_run(session: TrainingSession) -> None:
 
 def _restore_last_checkpoint(session: TrainingSession) -> None:
     """Load ``checkpoints/last`` into the session: weights, optimizer, schedule, every RNG,
-    counters, carried state and weight average."""
+    counters, carried state and weight average; drop the checkpoints to average that are newer."""
     loaded = load_training_checkpoint(
         session.last_dir,
         model=session.model,
@@ -298,6 +302,9 @@ def _restore_last_checkpoint(session: TrainingSession) -> None:
         )
     _warn_changed_settings(loaded.config, session.config)
     session.run = run
+    # Checkpoints to average written after last/ (a crash fell in between) are written again by
+    # the resumed run; a kept average no longer holds once training continues.
+    discard_recent_after(session.directory.path, run.step)
     session.carried = loaded.carried_state if session.stateful else None
     if session.average is not None:
         session.average.load_state_tensors(loaded.averaged_weights)
