@@ -281,7 +281,7 @@ def test_beam_size_one_is_greedy_search(trained, transformer_run, capsys):
     metrics = greedy_task.evaluate(model, "test")
     assert metrics["bleu"] == scores["bleu"] and metrics["chrf"] == scores["chrf"]
     printed = _eval_json(capsys, str(transformer_run), "--beam", "1")
-    assert printed["beam_size"] == 1
+    assert printed["decoding"]["beam_size"] == 1
     assert printed["bleu"] == scores["bleu"] and printed["chrf"] == scores["chrf"]
 
 

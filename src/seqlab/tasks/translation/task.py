@@ -263,8 +263,14 @@ class TranslationTask(Task):
             **loss,
             "sentences": scores["sentences"],
             **({"loss_pairs_left_out": left_out} if left_out else {}),
-            "beam_size": self.data.beam_size,
-            "length_penalty": self.data.length_penalty,
+            # How the translations were searched: settings, not scores (nested, so that no
+            # table of metrics shows them as one).
+            "decoding": {
+                "beam_size": self.data.beam_size,
+                "length_penalty": self.data.length_penalty,
+                "max_length_a": self.data.max_length_a,
+                "max_length_b": self.data.max_length_b,
+            },
             "signatures": scores["signatures"],
             "examples": examples,
             "data": self.corpus.report(),
