@@ -1,4 +1,5 @@
-"""seqlab.infer: what every predictor shares (the Predictor base, decoding, streaming state)."""
+"""seqlab.infer: what every predictor shares (the Predictor base, decoding and sampling, streaming
+state)."""
 
 from seqlab.infer.predictor import Predictor
 

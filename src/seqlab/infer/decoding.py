@@ -3,7 +3,8 @@
 The model is anything with `decode_step` and `reorder_state` (`IncrementalDecoder`): an
 encoder-decoder (seqlab.models.seq2seq) whose state holds the encoded source, or a language model
 whose state holds only its own past. Both searches are batched over sentences and drop a
-sentence's rows from the batch (through reorder_state) as soon as its search is over.
+sentence's rows from the batch (through reorder_state) as soon as its search is over. Sampling
+(seqlab.infer.sampling) runs through the same token-by-token loop as greedy search.
 
 References:
 - Sutskever, Vinyals and Le 2014, "Sequence to Sequence Learning with Neural Networks", sec. 3.1:
@@ -186,8 +187,10 @@ def _token_by_token(
     length_penalty: float,
 ) -> list[Hypothesis]:
     """One hypothesis per sentence, extended by `choose`(log-probabilities (rows, V)) -> the
-    chosen tokens (rows,) until EOS: greedy search chooses the most likely token, and a sampler
-    would draw one instead; everything else (limits, scores, dropping ended rows) is this loop.
+    chosen tokens (rows,) until EOS: greedy search chooses the most likely token, and
+    seqlab.infer.sampling's sample_search draws one instead; everything else (limits, EOS forcing,
+    scores, dropping ended rows) is this loop. `choose` is given only the rows not at their limit,
+    with BOS and pad already at -inf.
     """
     _check_search(
         max_lengths, length_penalty, {"bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id}
@@ -207,8 +210,13 @@ def _token_by_token(
             log_probs = _next_log_probs(
                 logits, forbidden=forbidden, eos_id=eos_id, at_limit=at_limit
             )  # (B, V)
-            # At the limit EOS is the only choice, even where the model gives it probability 0.
-            chosen = torch.where(at_limit, eos_id, choose(log_probs))  # (B,)
+            # At the limit EOS is the only choice, even where the model gives it probability 0;
+            # `choose` sees only the other rows, so a sampler never draws for a row whose token is
+            # fixed (nor from a row that may have no probability left).
+            chosen = torch.full_like(sentences, eos_id)  # (B,)
+            free = ~at_limit  # (B,)
+            if bool(free.any()):
+                chosen[free] = choose(log_probs[free])  # (B',)
             log_prob = log_prob + log_probs.gather(1, chosen[:, None]).squeeze(1)  # (B,)
             generated = torch.cat([generated, chosen[:, None]], dim=1)  # (B, t)
             ended = chosen == eos_id  # (B,)

@@ -43,7 +43,7 @@ from seqlab.models.seq2seq_inputs import check_tokens
 from seqlab.nn.masks import padding_mask
 from seqlab.nn.recurrent import GRU, LSTM
 from seqlab.nn.recurrent_attention import RecurrentAttention
-from seqlab.nn.recurrent_checks import State
+from seqlab.nn.recurrent_checks import State, select_state_rows
 
 __all__ = ["EncodedSource", "RecurrentDecodingState", "RecurrentSeq2Seq"]
 
@@ -70,13 +70,6 @@ class RecurrentDecodingState:
     hidden: State | None  # the decoder's state after the prefix; None: use_cache=False
     feed: Tensor  # (B, 1, hidden_size) the last attentional vector h~ (zeros before the first)
     prefix: Tensor  # (B, t) target tokens fed so far (BOS first)
-
-
-def _select_state(state: State, indices: Tensor) -> State:
-    if isinstance(state, tuple):
-        h, c = state
-        return h.index_select(1, indices), c.index_select(1, indices)  # (L, B', hidden_size)
-    return state.index_select(1, indices)  # (L, B', hidden_size)
 
 
 class RecurrentSeq2Seq(nn.Module):
@@ -262,8 +255,8 @@ class RecurrentSeq2Seq(nn.Module):
         and drop rows)."""
         return RecurrentDecodingState(
             source=state.source.select(indices),
-            initial=_select_state(state.initial, indices),
-            hidden=None if state.hidden is None else _select_state(state.hidden, indices),
+            initial=select_state_rows(state.initial, indices),
+            hidden=None if state.hidden is None else select_state_rows(state.hidden, indices),
             feed=state.feed.index_select(0, indices),  # (B', 1, hidden_size)
             prefix=state.prefix.index_select(0, indices),  # (B', t)
         )

@@ -38,6 +38,15 @@ NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
 State = Tensor | tuple[Tensor, Tensor]
 
 
+def select_state_rows(state: State, indices: Tensor) -> State:
+    """Batch row b of the result is row indices[b] (B',) of ``state`` (h, or h and c): how beam
+    search and batched decoding keep, repeat and drop sentences."""
+    if isinstance(state, tuple):
+        h, c = state
+        return h.index_select(1, indices), c.index_select(1, indices)  # (L, B', hidden_size)
+    return state.index_select(1, indices)  # (L, B', hidden_size)
+
+
 class LayerInputs(NamedTuple):
     """A layer's checked inputs, what both execution paths take."""
 
