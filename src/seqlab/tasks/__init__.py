@@ -25,6 +25,7 @@ _TASK_MODULES = {
     "sentiment": "seqlab.tasks.sentiment",
     "forecasting": "seqlab.tasks.forecasting",
     "translation": "seqlab.tasks.translation",
+    "lm": "seqlab.tasks.lm",
 }
 
 

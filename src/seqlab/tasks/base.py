@@ -18,6 +18,11 @@ from torch import nn
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import ModelDir
 from seqlab.models.config import ModelConfig
+from seqlab.models.language_model_config import (
+    LMConfig,
+    LMRecurrentConfig,
+    LMTransformerConfig,
+)
 from seqlab.models.seq2seq_config import (
     Seq2SeqConfig,
     Seq2SeqRecurrentConfig,
@@ -33,7 +38,7 @@ class RunConfig:
 
     task: str
     data: Any  # the task's own frozen data-config dataclass
-    model: ModelConfig | Seq2SeqConfig
+    model: ModelConfig | Seq2SeqConfig | LMConfig
     train: TrainConfig
 
 
@@ -64,12 +69,19 @@ class Task(ABC):
     @property
     def stack_model(self) -> ModelConfig:
         """The run's model config, for a task whose networks are one stack (a classifier, a
-        forecaster): never an encoder-decoder's, which only translation builds."""
+        forecaster): never an encoder-decoder's or a language model's, which only translation
+        and lm build."""
         model = self.run.model
-        if isinstance(model, Seq2SeqTransformerConfig | Seq2SeqRecurrentConfig):
+        if isinstance(
+            model,
+            Seq2SeqTransformerConfig
+            | Seq2SeqRecurrentConfig
+            | LMTransformerConfig
+            | LMRecurrentConfig,
+        ):
             raise SeqlabError(
-                f"task '{self.name}' builds no encoder-decoder; its model section is "
-                f"{type(model).__name__}, a translation model's"
+                f"task '{self.name}' builds one stack; its model section is "
+                f"{type(model).__name__}, a translation or language model's"
             )
         return model
 

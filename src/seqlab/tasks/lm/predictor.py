@@ -1,0 +1,114 @@
+"""Generating text with a trained language-model directory.
+
+``generate(prompt)`` continues the prompt: the model reads it (a prompt longer than a
+Transformer's context keeps its last ``context`` tokens), then each new token is drawn by
+seqlab.infer.sampling (temperature, top-k, top-p, a seed) and fed back, through the key/value
+cache of a Transformer or the carried state of a recurrent model. An empty prompt starts from
+a line break, as nanoGPT's sampler does. ``stream=True`` gives the new text piece by piece as it
+is produced: a piece is held back while it ends in part of a character (a byte-level BPE token
+can split one), so no piece ever shows a half character.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal, cast, overload
+
+import torch
+
+from seqlab.data.char_vocabulary import BPEVocabulary, CharVocabulary
+from seqlab.infer import Predictor
+from seqlab.infer.sampling import SamplingSettings, stream_tokens
+from seqlab.models.language_model import LanguageModel
+from seqlab.tasks.lm.task import LanguageModelTask
+
+_REPLACEMENT = "\ufffd"  # what the decoder gives for an incomplete UTF-8 sequence
+
+
+class LanguageModelPredictor(Predictor[LanguageModelTask]):
+    """``generate(prompt, ...)``, ``generate_ids(prompt, ...)`` and ``decode(ids)``."""
+
+    @property
+    def vocabulary(self) -> CharVocabulary | BPEVocabulary:
+        vocabulary = self.task_object.text_data.vocabulary
+        assert isinstance(vocabulary, CharVocabulary | BPEVocabulary)
+        return vocabulary
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        if not isinstance(prompt, str):
+            raise TypeError(f"the prompt must be a str, not a {type(prompt).__name__}")
+        vocabulary = self.vocabulary
+        ids = vocabulary.encode(prompt) if prompt else []
+        if ids:
+            return list(ids)
+        if isinstance(vocabulary, BPEVocabulary):
+            newline = vocabulary.tokenizer.tokenizer.token_to_id("Ċ")  # GPT-2's byte symbol
+            return [int(newline)] if newline is not None else [vocabulary.tokenizer.bos_id]
+        return list(vocabulary.encode("\n")) or [0]
+
+    def generate_ids(
+        self,
+        prompt: str = "",
+        *,
+        max_new_tokens: int = 500,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> Iterator[int]:
+        """The new token ids, one at a time as each is drawn."""
+        settings = SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p)
+        device = self.device
+        generator = torch.Generator(device=device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        prompt_ids = torch.tensor([self._prompt_ids(prompt)], device=device)  # (1, P)
+        model = cast(LanguageModel, self.model)
+        with torch.inference_mode():
+            logits, state = model.start(prompt_ids, use_cache=True)  # (1, V)
+        yield from stream_tokens(
+            model,
+            state,
+            logits,
+            max_new_tokens=max_new_tokens,
+            settings=settings,
+            generator=generator,
+        )
+
+    def decode(self, ids: list[int]) -> str:
+        return self.vocabulary.decode(ids)
+
+    @overload
+    def generate(
+        self, prompt: str = ..., *, stream: Literal[False] = ..., **options: object
+    ) -> str: ...
+
+    @overload
+    def generate(
+        self, prompt: str = ..., *, stream: Literal[True], **options: object
+    ) -> Iterator[str]: ...
+
+    def generate(
+        self, prompt: str = "", *, stream: bool = False, **options: object
+    ) -> str | Iterator[str]:
+        """The text that follows ``prompt`` (without the prompt). Options: max_new_tokens
+        (500), temperature (1.0; 0 is greedy), top_k, top_p, seed. ``stream=True``: an iterator
+        of the new text's pieces as they are produced."""
+        pieces = self._pieces(self.generate_ids(prompt, **options))  # type: ignore[arg-type]
+        return pieces if stream else "".join(pieces)
+
+    def _pieces(self, ids: Iterator[int]) -> Iterator[str]:
+        generated: list[int] = []
+        shown = 0
+        text = ""
+        for token in ids:
+            generated.append(token)
+            text = self.decode(generated)
+            ready = len(text.rstrip(_REPLACEMENT)) if text.endswith(_REPLACEMENT) else len(text)
+            if ready > shown:
+                yield text[shown:ready]
+                shown = ready
+        if len(text) > shown:
+            yield text[shown:]
