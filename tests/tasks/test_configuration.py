@@ -233,12 +233,19 @@ def test_bad_values_name_the_key() -> None:
         )
 
 
-def test_unavailable_and_unknown_tasks() -> None:
+def test_unavailable_and_unknown_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import seqlab.tasks
+
+    # A task named in TASK_NAMES whose package is not installed in this version.
+    modules = {name: module for name, module in seqlab.tasks._TASK_MODULES.items() if name != "lm"}
+    monkeypatch.setattr(seqlab.tasks, "_TASK_MODULES", modules)
     with pytest.raises(SeqlabError, match=r"task 'lm' is not available in this version"):
         build_run_config("lm")
+    monkeypatch.undo()
     with pytest.raises(
         SeqlabError,
-        match=r"unknown task 'sorting'; choose one of: forecasting, memory, sentiment, translation",
+        match=r"unknown task 'sorting'; choose one of: forecasting, lm, memory, sentiment, "
+        r"translation",
     ):
         build_run_config("sorting")
 
