@@ -82,12 +82,13 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     if args.json:
-        text = predictor.generate(args.prompt, **options)
-        tokens = predictor.count_tokens(text)
-        print(json.dumps({"prompt": args.prompt, "text": text, "tokens": tokens}))
+        ids = list(predictor.generate_ids(args.prompt, **options))
+        text = predictor.decode(ids)
+        print(json.dumps({"prompt": args.prompt, "text": text, "tokens": len(ids)}))
         return 0
+    pieces = predictor.generate(args.prompt, stream=True, **options)  # checks every option
     sys.stdout.write(args.prompt)
-    for piece in predictor.generate(args.prompt, stream=True, **options):
+    for piece in pieces:
         sys.stdout.write(piece)
         sys.stdout.flush()  # each piece as it is produced, not when the buffer fills
     sys.stdout.write("\n")

@@ -4,9 +4,10 @@
 Transformer's context keeps its last ``context`` tokens), then each new token is drawn by
 seqlab.infer.sampling (temperature, top-k, top-p, a seed) and fed back, through the key/value
 cache of a Transformer or the carried state of a recurrent model. An empty prompt starts from
-a line break, as nanoGPT's sampler does. ``stream=True`` gives the new text piece by piece as it
-is produced: a piece is held back while it ends in part of a character (a byte-level BPE token
-can split one), so no piece ever shows a half character.
+a line break, as nanoGPT's sampler does. Ids that are never a training target (a character
+vocabulary's unknown symbol, BPE's special tokens) are never drawn. ``stream=True`` gives the
+new text piece by piece as it is produced: a piece is held back while it ends in part of a
+character (a byte-level BPE token can split one), so no piece ever shows a half character.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ class LanguageModelPredictor(Predictor[LanguageModelTask]):
             return [int(newline)] if newline is not None else [vocabulary.tokenizer.bos_id]
         return list(vocabulary.encode("\n")) or [0]
 
+    def _never_drawn(self) -> list[int]:
+        """Ids that are never a training target, so never generated: a character vocabulary's
+        unknown symbol; byte-level BPE's pad, unknown, BOS and EOS."""
+        vocabulary = self.vocabulary
+        if isinstance(vocabulary, BPEVocabulary):
+            tokenizer = vocabulary.tokenizer
+            return [tokenizer.pad_id, tokenizer.unk_id, tokenizer.bos_id, tokenizer.eos_id]
+        return [0]
+
     def generate_ids(
         self,
         prompt: str = "",
@@ -56,8 +66,13 @@ class LanguageModelPredictor(Predictor[LanguageModelTask]):
         top_p: float | None = None,
         seed: int | None = None,
     ) -> Iterator[int]:
-        """The new token ids, one at a time as each is drawn."""
+        """The new token ids, one at a time as each is drawn. The settings and the prompt are
+        checked here, before the first token is asked for."""
         settings = SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p)
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
+            raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
         device = self.device
         generator = torch.Generator(device=device)
         if seed is None:
@@ -68,13 +83,14 @@ class LanguageModelPredictor(Predictor[LanguageModelTask]):
         model = cast(LanguageModel, self.model)
         with torch.inference_mode():
             logits, state = model.start(prompt_ids, use_cache=True)  # (1, V)
-        yield from stream_tokens(
+        return stream_tokens(
             model,
             state,
             logits,
             max_new_tokens=max_new_tokens,
             settings=settings,
             generator=generator,
+            forbidden=self._never_drawn(),
         )
 
     def decode(self, ids: list[int]) -> str:
@@ -103,10 +119,14 @@ class LanguageModelPredictor(Predictor[LanguageModelTask]):
         generated: list[int] = []
         shown = 0
         text = ""
+        # Only byte-level tokens can end inside a character; a character vocabulary's U+FFFD
+        # is a character of its own.
+        splits_characters = isinstance(self.vocabulary, BPEVocabulary)
         for token in ids:
             generated.append(token)
             text = self.decode(generated)
-            ready = len(text.rstrip(_REPLACEMENT)) if text.endswith(_REPLACEMENT) else len(text)
+            held = splits_characters and text.endswith(_REPLACEMENT)
+            ready = len(text.rstrip(_REPLACEMENT)) if held else len(text)
             if ready > shown:
                 yield text[shown:ready]
                 shown = ready
