@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import itertools
 import math
-import zlib
-from dataclasses import dataclass
 
 import pytest
 import torch
-from torch import Tensor
+from _toy_decoders import (
+    B_,
+    BOS,
+    EOS,
+    PAD,
+    SPECIAL,
+    A,
+    C,
+    D,
+    E,
+    MarkovTable,
+    PrefixToy,
+)
 from torch.testing import assert_close
 
 from seqlab.infer.decoding import (
@@ -21,38 +31,6 @@ from seqlab.infer.decoding import (
     length_penalty_factor,
     max_output_lengths,
 )
-
-PAD, BOS, EOS = 0, 1, 2
-A, B_, C, D, E = 3, 4, 5, 6, 7  # the Markov table's words (B_ : B is the batch letter)
-SPECIAL = {"bos_id": BOS, "eos_id": EOS, "pad_id": PAD}
-
-
-@dataclass
-class LastToken:
-    last: Tensor  # (B,)
-
-
-class MarkovTable:
-    """logits = log P[last token]: the next token depends on the last one only."""
-
-    def __init__(self, rows: dict[int, dict[int, float]], vocab: int = 8) -> None:
-        probs = torch.full((vocab, vocab), 1.0 / vocab, dtype=torch.float64)  # any other row
-        for token, row in rows.items():
-            probs[token] = 0.0
-            for nxt, p in row.items():
-                probs[token, nxt] = p
-        self.log_probs = probs.log()  # (V, V), -inf where P = 0
-        self.steps = 0
-
-    def start(self, batch: int = 1) -> LastToken:
-        return LastToken(torch.full((batch,), BOS))
-
-    def decode_step(self, tokens: Tensor, state: LastToken) -> tuple[Tensor, LastToken]:
-        self.steps += 1
-        return self.log_probs[tokens[:, 0]], LastToken(tokens[:, 0])
-
-    def reorder_state(self, state: LastToken, indices: Tensor) -> LastToken:
-        return LastToken(state.last.index_select(0, indices))
 
 
 # The length-penalty case (module docstring of the tests' subject, step by step):
@@ -72,36 +50,6 @@ def _length_case() -> MarkovTable:
 
 SHORT_LOG_PROB = math.log(0.55) + math.log(0.6)
 LONG_LOG_PROB = math.log(0.4) + 3 * math.log(0.9)
-
-
-@dataclass
-class Prefixes:
-    sentence: Tensor  # (B,)
-    prefix: Tensor  # (B, t)
-
-
-class PrefixToy:
-    """logits: a fixed random function of (sentence, the whole prefix); so any row mixed up by
-    a wrong reorder, or any sentence decoded with another's rows, gives other numbers."""
-
-    def __init__(self, vocab: int = 6, scale: float = 2.0) -> None:
-        self.vocab, self.scale = vocab, scale
-
-    def logits_of(self, sentence: int, prefix: tuple[int, ...]) -> Tensor:
-        generator = torch.Generator().manual_seed(zlib.crc32(repr((sentence, prefix)).encode()))
-        return torch.randn(self.vocab, generator=generator, dtype=torch.float64) * self.scale
-
-    def start(self, sentences: list[int]) -> Prefixes:
-        return Prefixes(torch.tensor(sentences), torch.empty(len(sentences), 0, dtype=torch.long))
-
-    def decode_step(self, tokens: Tensor, state: Prefixes) -> tuple[Tensor, Prefixes]:
-        prefix = torch.cat([state.prefix, tokens], dim=1)
-        rows = zip(state.sentence.tolist(), prefix.tolist(), strict=True)
-        logits = torch.stack([self.logits_of(s, tuple(p)) for s, p in rows])
-        return logits, Prefixes(state.sentence, prefix)
-
-    def reorder_state(self, state: Prefixes, indices: Tensor) -> Prefixes:
-        return Prefixes(state.sentence[indices], state.prefix[indices])
 
 
 def _exhaustive_best(toy: PrefixToy, sentence: int, limit: int, alpha: float) -> Hypothesis:

@@ -6,11 +6,22 @@ the messages of bad arguments."""
 from __future__ import annotations
 
 import math
-import zlib
-from dataclasses import dataclass
 
 import pytest
 import torch
+from _toy_decoders import (
+    B_,
+    BOS,
+    EOS,
+    PAD,
+    SPECIAL,
+    A,
+    C,
+    D,
+    E,
+    MarkovTable,
+    PrefixToy,
+)
 from torch import Tensor
 from torch.testing import assert_close
 
@@ -22,70 +33,6 @@ from seqlab.infer.sampling import (
     sample_search,
     stream_tokens,
 )
-
-PAD, BOS, EOS = 0, 1, 2
-A, B_, C, D, E = 3, 4, 5, 6, 7  # words (B_ : B is the batch letter)
-SPECIAL = {"bos_id": BOS, "eos_id": EOS, "pad_id": PAD}
-
-
-# The two toy models of tests/infer/test_decoding.py, small enough to repeat here.
-@dataclass
-class LastToken:
-    last: Tensor  # (B,)
-
-
-class MarkovTable:
-    """logits = log P[last token]: the next token depends on the last one only; tokens fed are
-    recorded in `fed`."""
-
-    def __init__(self, rows: dict[int, dict[int, float]], vocab: int = 8) -> None:
-        probs = torch.full((vocab, vocab), 1.0 / vocab, dtype=torch.float64)  # any other row
-        for token, row in rows.items():
-            probs[token] = 0.0
-            for nxt, p in row.items():
-                probs[token, nxt] = p
-        self.log_probs = probs.log()  # (V, V), -inf where P = 0
-        self.fed: list[int] = []
-
-    def start(self, batch: int = 1) -> LastToken:
-        return LastToken(torch.full((batch,), BOS))
-
-    def decode_step(self, tokens: Tensor, state: LastToken) -> tuple[Tensor, LastToken]:
-        self.fed.extend(tokens[:, 0].tolist())
-        return self.log_probs[tokens[:, 0]], LastToken(tokens[:, 0])
-
-    def reorder_state(self, state: LastToken, indices: Tensor) -> LastToken:
-        return LastToken(state.last.index_select(0, indices))
-
-
-@dataclass
-class Prefixes:
-    sentence: Tensor  # (B,)
-    prefix: Tensor  # (B, t)
-
-
-class PrefixToy:
-    """logits: a fixed random function of (sentence, the whole prefix)."""
-
-    def __init__(self, vocab: int = 6, scale: float = 2.0) -> None:
-        self.vocab, self.scale = vocab, scale
-
-    def logits_of(self, sentence: int, prefix: tuple[int, ...]) -> Tensor:
-        generator = torch.Generator().manual_seed(zlib.crc32(repr((sentence, prefix)).encode()))
-        return torch.randn(self.vocab, generator=generator, dtype=torch.float64) * self.scale
-
-    def start(self, sentences: list[int]) -> Prefixes:
-        return Prefixes(torch.tensor(sentences), torch.empty(len(sentences), 0, dtype=torch.long))
-
-    def decode_step(self, tokens: Tensor, state: Prefixes) -> tuple[Tensor, Prefixes]:
-        prefix = torch.cat([state.prefix, tokens], dim=1)
-        rows = zip(state.sentence.tolist(), prefix.tolist(), strict=True)
-        logits = torch.stack([self.logits_of(s, tuple(p)) for s, p in rows])
-        return logits, Prefixes(state.sentence, prefix)
-
-    def reorder_state(self, state: Prefixes, indices: Tensor) -> Prefixes:
-        return Prefixes(state.sentence[indices], state.prefix[indices])
-
 
 # A five-token distribution used by the hand computations below.
 FIVE = [0.4, 0.1, 0.3, 0.05, 0.15]

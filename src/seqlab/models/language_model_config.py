@@ -31,21 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from seqlab.models.config_checks import check_dropout, check_positive
+
 __all__ = ["LMConfig", "LMRecurrentConfig", "LMTransformerConfig"]
 
 LM_RECURRENT_FAMILIES: tuple[str, ...] = ("lstm", "gru", "rnn")
-
-
-def _check_positive(config: object, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if value < 1:
-            raise ValueError(f"model.{name} ({value}) must be a positive integer")
-
-
-def _check_dropout(value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"model.dropout ({value}) must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -76,15 +66,15 @@ class LMTransformerConfig:
     def __post_init__(self) -> None:
         if self.family != "transformer":
             raise ValueError(f"model.family ({self.family!r}) must be 'transformer'")
-        _check_positive(self, "num_layers", "num_heads", "d_model", "context")
+        check_positive(self, "num_layers", "num_heads", "d_model", "context")
         if self.dim_feedforward is not None:
-            _check_positive(self, "dim_feedforward")
+            check_positive(self, "dim_feedforward")
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"model.d_model ({self.d_model}) must be divisible by model.num_heads "
                 f"({self.num_heads})"
             )
-        _check_dropout(self.dropout)
+        check_dropout(self.dropout)
 
     @property
     def feedforward_width(self) -> int:
@@ -122,9 +112,9 @@ class LMRecurrentConfig:
             raise ValueError(
                 f"model.family ({self.family!r}) must be one of {', '.join(LM_RECURRENT_FAMILIES)}"
             )
-        _check_positive(self, "hidden_size", "num_layers")
+        check_positive(self, "hidden_size", "num_layers")
         if self.embed_dim is not None:
-            _check_positive(self, "embed_dim")
+            check_positive(self, "embed_dim")
         if self.tie_weights and self.embed_dim not in (None, self.hidden_size):
             raise ValueError(
                 f"model.tie_weights needs model.embed_dim ({self.embed_dim}) equal to "
@@ -137,7 +127,7 @@ class LMRecurrentConfig:
                 f"model.nonlinearity ({self.nonlinearity!r}) applies to family 'rnn' only, "
                 f"not {self.family!r}"
             )
-        _check_dropout(self.dropout)
+        check_dropout(self.dropout)
         if self.chrono_max_steps is not None and self.chrono_max_steps < 3:
             raise ValueError(
                 f"model.chrono_max_steps ({self.chrono_max_steps}) must be at least 3 "

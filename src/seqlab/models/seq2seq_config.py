@@ -22,19 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from seqlab.models.config_checks import check_dropout, check_positive
+
 __all__ = ["Seq2SeqConfig", "Seq2SeqRecurrentConfig", "Seq2SeqTransformerConfig"]
-
-
-def _check_positive(config: object, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if value < 1:
-            raise ValueError(f"model.{name} ({value}) must be a positive integer")
-
-
-def _check_dropout(value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"model.dropout ({value}) must be in [0, 1)")
 
 
 def _check_embeddings(tie_output: bool, share_embeddings: bool) -> None:
@@ -70,7 +60,7 @@ class Seq2SeqTransformerConfig:
     impl: Literal["fused", "reference"] = "fused"
 
     def __post_init__(self) -> None:
-        _check_positive(
+        check_positive(
             self, "d_model", "num_heads", "num_encoder_layers", "num_decoder_layers",
             "dim_feedforward", "max_len",
         )  # fmt: skip
@@ -79,7 +69,7 @@ class Seq2SeqTransformerConfig:
                 f"model.d_model ({self.d_model}) must be divisible by model.num_heads "
                 f"({self.num_heads})"
             )
-        _check_dropout(self.dropout)
+        check_dropout(self.dropout)
         _check_embeddings(self.tie_output, self.share_embeddings)
 
 
@@ -111,11 +101,11 @@ class Seq2SeqRecurrentConfig:
     impl: Literal["fused", "reference"] = "fused"
 
     def __post_init__(self) -> None:
-        _check_positive(self, "hidden_size", "num_layers")
+        check_positive(self, "hidden_size", "num_layers")
         if self.embed_dim is not None:
-            _check_positive(self, "embed_dim")
+            check_positive(self, "embed_dim")
         if self.attention_size is not None:
-            _check_positive(self, "attention_size")
+            check_positive(self, "attention_size")
             if self.attention != "additive":
                 raise ValueError(
                     f"model.attention_size ({self.attention_size}) is the additive score's "
@@ -132,7 +122,7 @@ class Seq2SeqRecurrentConfig:
                 f"model.hidden_size ({self.hidden_size}): the output projection reads "
                 "hidden_size-wide vectors and is the target embedding"
             )
-        _check_dropout(self.dropout)
+        check_dropout(self.dropout)
         _check_embeddings(self.tie_output, self.share_embeddings)
 
     @property

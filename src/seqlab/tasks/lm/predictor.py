@@ -66,13 +66,10 @@ class LanguageModelPredictor(Predictor[LanguageModelTask]):
         top_p: float | None = None,
         seed: int | None = None,
     ) -> Iterator[int]:
-        """The new token ids, one at a time as each is drawn. The settings and the prompt are
-        checked here, before the first token is asked for."""
+        """The new token ids, one at a time as each is drawn. The settings, the prompt and
+        max_new_tokens are checked here (by stream_tokens too), before the first token is
+        asked for."""
         settings = SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p)
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
-            raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
         device = self.device
         generator = torch.Generator(device=device)
         if seed is None:
