@@ -56,7 +56,8 @@ from _report import append_section, interleaved_medians, markdown_table  # noqa:
 from seqlab.errors import SeqlabError  # noqa: E402
 from seqlab.infer.sampling import SamplingSettings, stream_tokens  # noqa: E402
 from seqlab.model_dir import ModelDir  # noqa: E402
-from seqlab.models.language_model import LanguageModel  # noqa: E402
+from seqlab.models.language_model import LanguageModel, build_language_model  # noqa: E402
+from seqlab.models.language_model_config import LMTransformerConfig  # noqa: E402
 from seqlab.tasks.configuration import build_run_config  # noqa: E402
 from seqlab.tasks.directory_checks import check_training_data  # noqa: E402
 from seqlab.tasks.lm.options import OPTIONS  # noqa: E402
@@ -68,6 +69,7 @@ from seqlab.tasks.runner import (  # noqa: E402
     predictor_from_dir,
     train_run,
 )
+from seqlab.utils.seeding import seed_everything  # noqa: E402
 
 PRESET = "cpu-small"
 VAL_SPLIT = "val"
@@ -229,10 +231,26 @@ def greedy_generation(
 
 def generation_speed(predictor: LanguageModelPredictor, repeats: int) -> Speed:
     task = predictor.task_object
-    text = task.text_data.text(VAL_SPLIT)[:PROMPT_CHARACTERS]
-    prompt = torch.tensor([task.text_data.vocabulary.encode(text)], device=predictor.device)
-    model = cast(LanguageModel, predictor.model)
-    paths = {CACHED: True, UNCACHED: False} if not task.text_data.recurrent else {CARRIED: True}
+    return model_speed(
+        cast(LanguageModel, predictor.model),
+        validation_prompt(predictor, predictor.device),
+        recurrent=task.text_data.recurrent,
+        repeats=repeats,
+    )
+
+
+def validation_prompt(predictor: LanguageModelPredictor, device: torch.device) -> torch.Tensor:
+    """(1, P) the ids of the validation text's first PROMPT_CHARACTERS characters."""
+    text_data = predictor.task_object.text_data
+    text = text_data.text(VAL_SPLIT)[:PROMPT_CHARACTERS]
+    return torch.tensor([text_data.vocabulary.encode(text)], device=device)
+
+
+def model_speed(
+    model: LanguageModel, prompt: torch.Tensor, *, recurrent: bool, repeats: int
+) -> Speed:
+    """Each decoding path of ``model`` timed on the same greedy generation."""
+    paths = {CACHED: True, UNCACHED: False} if not recurrent else {CARRIED: True}
     tokens: dict[str, list[int]] = {}
 
     def timed(name: str, use_cache: bool) -> Callable[[], None]:
@@ -262,6 +280,17 @@ def sample(predictor: LanguageModelPredictor) -> str:
     return SAMPLE_PROMPT + generated
 
 
+def nanogpt_speed(predictor: LanguageModelPredictor, repeats: int) -> Speed:
+    """The cache's effect on nanoGPT's Shakespeare-sized model (6 layers, 6 heads, 384 wide,
+    context 256: LMTransformerConfig's defaults), untrained: speed does not depend on the
+    weights, and greedy tokens from random weights still test that both paths agree."""
+    seed_everything(0)
+    vocab_size = predictor.task_object.text_data.vocabulary.vocab_size
+    model = build_language_model(LMTransformerConfig(), vocab_size=vocab_size).eval()
+    prompt = validation_prompt(predictor, torch.device("cpu"))
+    return model_speed(cast(LanguageModel, model), prompt, recurrent=False, repeats=repeats)
+
+
 # ---- one family ----
 @dataclass(frozen=True)
 class Measured:
@@ -269,6 +298,7 @@ class Measured:
     runs: list[Trained]
     speed: Speed
     sample: str
+    nanogpt: Speed | None = None  # the Transformer's cache at nanoGPT's size
 
 
 def measure(family: str, seeds: list[int], args: argparse.Namespace, console: Console) -> Measured:
@@ -279,7 +309,13 @@ def measure(family: str, seeds: list[int], args: argparse.Namespace, console: Co
     predictor = load_predictor(runs[0].directory)
     console.print(f"timing {family} generation, {NEW_TOKENS} tokens at batch 1 ...")
     speed = generation_speed(predictor, args.repeats)
-    return Measured(family=family, runs=runs, speed=speed, sample=sample(predictor))
+    nanogpt = None
+    if family == "transformer":
+        console.print(f"timing nanoGPT-sized generation, {NEW_TOKENS} tokens at batch 1 ...")
+        nanogpt = nanogpt_speed(predictor, args.repeats)
+    return Measured(
+        family=family, runs=runs, speed=speed, sample=sample(predictor), nanogpt=nanogpt
+    )
 
 
 # ---- the report ----
@@ -318,11 +354,16 @@ def tables(results: Sequence[Measured]) -> list[tuple[str, list[str], list[list[
         ])  # fmt: skip
     speed, cache = [], []
     for m in results:
-        for path, seconds in m.speed.seconds.items():
-            speed.append([m.family, path, f"{seconds:.3f}", f"{NEW_TOKENS / seconds:,.0f}"])
-        if m.speed.mismatches is not None:
-            speed_up = m.speed.seconds[UNCACHED] / m.speed.seconds[CACHED]
-            cache.append([m.family, f"{speed_up:.2f}x", f"{m.speed.mismatches} of {NEW_TOKENS}"])
+        measured = [(m.family, m.speed)]
+        if m.nanogpt is not None:
+            measured.append((f"{m.family}, nanoGPT size (6 x 384, context 256, untrained)",
+                             m.nanogpt))  # fmt: skip
+        for name, timing in measured:
+            for path, seconds in timing.seconds.items():
+                speed.append([name, path, f"{seconds:.3f}", f"{NEW_TOKENS / seconds:,.0f}"])
+            if timing.mismatches is not None:
+                speed_up = timing.seconds[UNCACHED] / timing.seconds[CACHED]
+                cache.append([name, f"{speed_up:.2f}x", f"{timing.mismatches} of {NEW_TOKENS}"])
     parts = [
         ("Validation loss (Tiny Shakespeare val, characters)", [
             "family", "parameters", "seeds", "val loss (nats/char)", "bits/char", "steps",
@@ -350,7 +391,10 @@ def markdown_body(results: Sequence[Measured], args: argparse.Namespace) -> str:
         "tokens at temperature 0, the prompt read included, on the first seed's model; median "
         f"of {args.repeats} call(s) after one warm-up, the paths taking turns. The cache's "
         "speed-up is (no-cache seconds) / (cache seconds) in the same run; the tokens that "
-        "differ are counted position by position between the two paths."
+        "differ are counted position by position between the two paths. The Transformer is "
+        "also timed at nanoGPT's Shakespeare size (6 layers, 384 wide, context 256; untrained "
+        "weights, as speed does not depend on them), where the window the cache saves "
+        "recomputing is larger."
     )
     parts = [intro]
     for title, header, rows in tables(results):
@@ -447,7 +491,9 @@ def main() -> int:
     print_report(Console(width=None if sys.stdout.isatty() else 150), results)
     if not args.no_append:
         append_section("Tiny Shakespeare language models", markdown_body(results, args))
-    mismatched = [m.family for m in results if m.speed.mismatches]
+    mismatched = [
+        m.family for m in results if m.speed.mismatches or (m.nanogpt and m.nanogpt.mismatches)
+    ]
     if mismatched:
         console.print(
             f"error: cached and uncached greedy generation differ for {', '.join(mismatched)}; "
