@@ -41,7 +41,7 @@ from torch.testing import assert_close
 
 import seqlab
 from seqlab import cli
-from seqlab.data.char_vocabulary import BPEVocabulary, CharVocabulary
+from seqlab.data.lm_vocabulary import BPEVocabulary, CharVocabulary
 from seqlab.errors import SeqlabError
 from seqlab.infer.sampling import SamplingSettings, stream_tokens
 from seqlab.models.language_model import RecurrentLM, TransformerLM

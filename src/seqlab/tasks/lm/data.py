@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqlab.data.char_vocabulary import BPEVocabulary, CharVocabulary, LMVocabulary
 from seqlab.data.lm_batches import LMBatch, RandomWindows, StreamBatches, evaluation_windows
+from seqlab.data.lm_vocabulary import BPEVocabulary, CharVocabulary, LMVocabulary
 from seqlab.data.text_corpus import TextSource, read_text, split_text, tinyshakespeare_text
 from seqlab.errors import SeqlabError
 from seqlab.tasks.lm.config import SPLITS, LanguageModelDataConfig

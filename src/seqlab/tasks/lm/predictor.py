@@ -17,7 +17,7 @@ from typing import Literal, cast, overload
 
 import torch
 
-from seqlab.data.char_vocabulary import BPEVocabulary, CharVocabulary
+from seqlab.data.lm_vocabulary import BPEVocabulary, CharVocabulary
 from seqlab.infer import Predictor
 from seqlab.infer.sampling import SamplingSettings, stream_tokens
 from seqlab.models.language_model import LanguageModel

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlab.data.char_vocabulary import load_lm_vocabulary
 from seqlab.data.lm_batches import StreamBatches
+from seqlab.data.lm_vocabulary import load_lm_vocabulary
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import TOKENIZER, ModelDir
 from seqlab.models.language_model import build_language_model
@@ -34,7 +34,7 @@ from seqlab.tasks.lm.options import OPTIONS
 from seqlab.train import StepLoss
 
 if TYPE_CHECKING:
-    from seqlab.data.char_vocabulary import LMVocabulary
+    from seqlab.data.lm_vocabulary import LMVocabulary
     from seqlab.tasks.lm.predictor import LanguageModelPredictor
 
 

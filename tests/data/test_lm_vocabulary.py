@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, pre_tokenizers
 
-from seqlab.data.char_vocabulary import (
+from seqlab.data.lm_vocabulary import (
     UNKNOWN_CHAR,
     UNKNOWN_ID,
     BPEVocabulary,
