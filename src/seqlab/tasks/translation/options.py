@@ -17,7 +17,7 @@ def presets() -> dict[str, dict[str, Any]]:
         # and a 2-layer attention LSTM/GRU, sized to train on a laptop CPU; BPE joint vocabulary
         # of 8,000 shared by both embeddings and the output projection. Validation BLEU
         # (greedy) picks the best checkpoint; the exponential average of the weights stands in
-        # for averaging the last checkpoints. 4,000 steps of 4,096-token batches are about 15
+        # for averaging the last checkpoints. 4,000 steps of 4,096-token batches are about 17
         # epochs of Multi30k: the Transformer's validation BLEU (greedy) climbed from 36.1 at
         # step 2,000 to 39.8 at 3,500, by about a point a thousand steps at the end.
         "cpu-small": {
