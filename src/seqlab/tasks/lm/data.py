@@ -147,17 +147,15 @@ class LanguageModelData:
 
     # ---- what was read ----
     def notes(self) -> list[str]:
-        lines = []
-        for split in ("val",):
-            if split in self._ids:
-                unknown = self.unknown_characters(split)
-                if unknown:
-                    lines.append(
-                        f"{self.config.val_file or self.source().source}: {unknown:,} "
-                        f"character(s) of the {split} text are not in the training text; the "
-                        "model reads them as its unknown symbol (U+FFFD)"
-                    )
-        return lines
+        """The validation characters the training text lacks (read as the unknown symbol)."""
+        unknown = self.unknown_characters("val") if "val" in self._ids else 0
+        if not unknown:
+            return []
+        return [
+            f"{self.config.val_file or self.source().source}: {unknown:,} character(s) of the val "
+            "text are not in the training text; the model reads them as its unknown symbol "
+            "(U+FFFD)"
+        ]
 
     def report(self) -> dict[str, Any]:
         return {
