@@ -3,6 +3,7 @@ and appending a dated section with the exact command to BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import os
 import platform
@@ -88,3 +89,15 @@ def append_section(title: str, body: str) -> None:
         )
     with BENCHMARKS_FILE.open("a") as handle:
         handle.write(section)
+
+
+def parse_seeds(parser: argparse.ArgumentParser, text: str) -> list[int]:
+    """The seeds of a ``--seeds 0,1,2`` option: distinct integers, at least one; otherwise the
+    parser's usage error."""
+    try:
+        seeds = [int(seed) for seed in text.split(",") if seed.strip()]
+    except ValueError:
+        parser.error(f"--seeds '{text}' must be comma-separated integers, e.g. 0,1,2")
+    if not seeds or len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds '{text}' must name at least one seed, each once")
+    return seeds

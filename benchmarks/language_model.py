@@ -52,7 +52,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import append_section, interleaved_medians, markdown_table  # noqa: E402
+from _report import append_section, interleaved_medians, markdown_table, parse_seeds  # noqa: E402
 from seqlab.errors import SeqlabError  # noqa: E402
 from seqlab.infer.sampling import SamplingSettings, stream_tokens  # noqa: E402
 from seqlab.model_dir import ModelDir  # noqa: E402
@@ -469,12 +469,7 @@ def parse_args() -> tuple[argparse.Namespace, list[str], list[int]]:
             f"--families '{args.families}' must name each of {', '.join(OPTIONS.families)} "
             "at most once"
         )
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
-    except ValueError:
-        parser.error(f"--seeds '{args.seeds}' must be comma-separated integers, e.g. 0,1,2")
-    if not seeds or len(set(seeds)) != len(seeds):
-        parser.error(f"--seeds '{args.seeds}' must name at least one seed, each once")
+    seeds = parse_seeds(parser, args.seeds)
     return args, families, seeds
 
 

@@ -41,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import seqlab  # noqa: E402
-from _report import append_section, markdown_table  # noqa: E402
+from _report import append_section, markdown_table, parse_seeds  # noqa: E402
 from seqlab.data.sources import resolve_file  # noqa: E402
 from seqlab.data.text_files import read_labelled_texts  # noqa: E402
 
@@ -178,12 +178,7 @@ def main() -> None:
     unknown = [name for name in names if name not in CANDIDATES]
     if unknown:
         parser.error(f"unknown model '{unknown[0]}'; choose from {', '.join(CANDIDATES)}")
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
-    except ValueError:
-        parser.error(f"--seeds '{args.seeds}' must be comma-separated integers, e.g. 0,1,2")
-    if not seeds or len(set(seeds)) != len(seeds):
-        parser.error(f"--seeds '{args.seeds}' must name at least one seed, each once")
+    seeds = parse_seeds(parser, args.seeds)
     torch.set_num_threads(args.threads)
     sentences = dev_sentences()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _cli_errors import refused_with_output as _one_line_error
 from _lm_runs import LINE, PERIOD, periodic_text, train_args, write_text
 
 import seqlab
@@ -51,15 +52,6 @@ def _generate(capsys: pytest.CaptureFixture[str], run: Path, *args: str) -> str:
     capsys.readouterr()
     assert cli.main(["generate", str(run), *args]) == 0
     return capsys.readouterr().out
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[str, str]:
-    """(standard error, standard output) of a command that must fail with one line."""
-    capsys.readouterr()
-    assert cli.main(list(args)) == 2
-    captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and captured.err.startswith("seqlab: error: ")
-    return captured.err, captured.out
 
 
 # ---- seqlab generate -----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from _cli_errors import refused as _one_line_error
 from _lm_runs import LINE, PERIOD, periodic_text, train_args, write_text
 from safetensors.torch import load_file
 from torch.testing import assert_close
@@ -95,14 +96,6 @@ def _no_debug(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    capsys.readouterr()
-    assert cli.main(list(args)) == 2
-    captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and captured.err.startswith("seqlab: error: ")
-    return captured.err
 
 
 def _task(text: Path, *settings: str, family: str = "transformer") -> LanguageModelTask:

@@ -30,6 +30,7 @@ import pytest
 import sacrebleu
 import torch
 import torch.nn.functional as F
+from _cli_errors import refused as _one_line_error
 from _translation_runs import sentence_pairs, train_args, write_aligned, write_table
 from safetensors.torch import load_file
 from torch.testing import assert_close
@@ -92,14 +93,6 @@ def _eval_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
     capsys.readouterr()
     assert cli.main(["eval", *args, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    capsys.readouterr()
-    assert cli.main(list(args)) == 2
-    captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and captured.err.startswith("seqlab: error: ")
-    return captured.err
 
 
 def _sacrebleu_scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
