@@ -219,8 +219,9 @@ def test_missing_column_names_the_header_and_the_fix():
     with pytest.raises(SeqlabError) as caught:
         read_parallel_file(path, source_column="de", target_column="fr")
     assert str(caught.value) == (
-        f"{path}:1: header has no column 'fr' (it has: id, de, en); pass "
-        "source_column/target_column or fix the header"
+        f"{path}:1: header has no column 'fr' (it has: id, de, en); name them with "
+        "--source-column/--target-column (data.source_column, data.target_column) or fix the "
+        "header"
     )
 
 

@@ -106,7 +106,8 @@ def _header_indices(
     if missing:
         raise SeqlabError(
             f"{source}:{line}: header has no column {', '.join(map(repr, missing))} (it has: "
-            f"{', '.join(names)}); pass source_column/target_column or fix the header"
+            f"{', '.join(names)}); name them with --source-column/--target-column "
+            "(data.source_column, data.target_column) or fix the header"
         )
     return names.index(columns[0]), names.index(columns[1]), len(names)
 
