@@ -1,11 +1,13 @@
 """seqlab.nn: the building blocks of both model families.
 
-Recurrent cells and layers (``RNN``, ``LSTM``, ``GRU``), attention, positions, and the Transformer
-layers and stacks. Every block that torch also implements has a readable ``impl="reference"`` path
-and a fast ``impl="fused"`` path over one parameter set. Importing this package loads torch only.
+Recurrent cells and layers (``RNN``, ``LSTM``, ``GRU``), attention, positions, the Transformer
+layers and stacks, and ``recorded_attention`` (every attention map of one forward pass). Every
+block that torch also implements has a readable ``impl="reference"`` path and a fast
+``impl="fused"`` path over one parameter set. Importing this package loads torch only.
 """
 
 from seqlab.nn.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
+from seqlab.nn.attention_maps import AttentionRecord, recorded_attention
 from seqlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from seqlab.nn.masks import causal_mask, padding_mask
 from seqlab.nn.positions import LearnedPositions, SinusoidalPositions
@@ -19,6 +21,7 @@ from seqlab.nn.transformer import (
 )
 
 __all__ = [
+    "AttentionRecord",
     "GRU",
     "GRUCell",
     "KVCache",
@@ -37,5 +40,6 @@ __all__ = [
     "TransformerEncoderLayer",
     "causal_mask",
     "padding_mask",
+    "recorded_attention",
     "scaled_dot_product_attention",
 ]

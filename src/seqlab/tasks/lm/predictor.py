@@ -109,10 +109,12 @@ class LanguageModelPredictor(Predictor[LanguageModelTask]):
         """The text that follows ``prompt`` (without the prompt). Options: max_new_tokens
         (500), temperature (1.0; 0 is greedy), top_k, top_p, seed. ``stream=True``: an iterator
         of the new text's pieces as they are produced."""
-        pieces = self._pieces(self.generate_ids(prompt, **options))  # type: ignore[arg-type]
+        pieces = self.pieces(self.generate_ids(prompt, **options))  # type: ignore[arg-type]
         return pieces if stream else "".join(pieces)
 
-    def _pieces(self, ids: Iterator[int]) -> Iterator[str]:
+    def pieces(self, ids: Iterator[int]) -> Iterator[str]:
+        """The text of generated ``ids`` as pieces, each yielded as soon as it is whole: a
+        byte-level token that ends inside a character is held until the character completes."""
         generated: list[int] = []
         shown = 0
         text = ""
