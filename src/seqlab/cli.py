@@ -23,6 +23,7 @@ from seqlab.commands import (
     monitor,
     predict,
     retrain,
+    serve,
     stream,
     train,
     translate,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         monitor,
         retrain,
         stream,
+        serve,
         demo,
     ):
         module.register(subparsers)

@@ -41,8 +41,9 @@ def train_sentiment_transformer(folder: Path) -> Path:
                 "model.dim_feedforward=32", "data.vocab_size=100", "train.eval_every=40",
                 "train.batch_size=16", "train.warmup_steps=2", "train.lr=3e-3"]  # fmt: skip
     out = folder / "model"
-    args = ["train", "sentiment", "--model", "transformer", "--data", str(data), "--steps", "80",
-            *(arg for s in settings for arg in ("--set", s)), "--quiet", "--out", str(out)]  # fmt: skip
+    args = ["train", "sentiment", "--model", "transformer", "--data", str(data),
+            "--steps", "80", *(arg for s in settings for arg in ("--set", s)),
+            "--quiet", "--out", str(out)]  # fmt: skip
     assert cli.main(args) == 0
     return out
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the service needs the serve extra: pip install -e '.[serve]'")
+pytest.importorskip(
+    "fastapi", reason="the service needs the serve extra: pip install -e '.[serve]'"
+)
 
 from fastapi.testclient import TestClient  # noqa: E402
 

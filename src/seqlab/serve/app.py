@@ -39,6 +39,9 @@ def create_app(state: ServiceState) -> FastAPI:
             "without it the first loaded model of the route's task answers."
         ),
         lifespan=lifespan,
+        # The service exports its own Prometheus metrics (metrics.py); FastAPI's OpenTelemetry
+        # hooks would cost a check of the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = state
     install_error_handlers(app)

@@ -73,7 +73,10 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
         self.max_wait_s = max_wait_s
         self.queue_size = queue_size
         self._pending: deque[_Entry[ItemT]] = deque()
+        # Set by every submit: the idle worker waits on it. Resolved when the batch being
+        # gathered is full: the gathering worker waits on it, or on max_wait.
         self._arrived: asyncio.Event | None = None
+        self._filled: asyncio.Future[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -103,7 +106,11 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
         self.metrics.queue_depth.labels(model=self.name).set(len(self._pending))
         assert self._arrived is not None
         self._arrived.set()
+        if self._filled is not None and len(self._pending) >= self.max_batch_size:
+            _settle(self._filled)  # the batch being gathered is full: run it now
         try:
+            if len(entries) == 1:  # most requests: no gathering future needed
+                return [await entries[0].future]
             return list(await asyncio.gather(*(entry.future for entry in entries)))
         finally:
             for entry in entries:
@@ -145,18 +152,20 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
             self._pending.popleft()
 
     async def _gather_company(self) -> None:
-        """Wait until the batch is full or the oldest item has waited max_wait_s."""
-        assert self._arrived is not None
-        deadline = self._pending[0].enqueued + self.max_wait_s
-        while len(self._pending) < self.max_batch_size:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                return
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                return
+        """Wait until the batch is full or the oldest item has waited max_wait_s. One timer and
+        one future per batch, which the arrival that fills the batch resolves early: waking at
+        every arrival would cost the event loop a wait per request."""
+        remaining = self._pending[0].enqueued + self.max_wait_s - time.perf_counter()
+        if len(self._pending) >= self.max_batch_size or remaining <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        filled = self._filled = loop.create_future()
+        timer = loop.call_later(remaining, _settle, filled)
+        try:
+            await filled
+        finally:
+            timer.cancel()
+            self._filled = None
 
     def _take_batch(self) -> list[_Entry[ItemT]]:
         batch: list[_Entry[ItemT]] = []
@@ -174,6 +183,16 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
         return batch
 
     async def _run(self, batch: list[_Entry[ItemT]]) -> None:
+        try:
+            await self._run_isolating(batch)
+        except asyncio.CancelledError:
+            # close() stopped the worker while this batch ran: its requests get the refusal
+            # the queued ones get, instead of waiting for an answer that will never come.
+            for entry in batch:
+                _settle(entry.future, error=Overloaded("the service is shutting down"))
+            raise
+
+    async def _run_isolating(self, batch: list[_Entry[ItemT]]) -> None:
         loop = asyncio.get_running_loop()
         self.metrics.batch_size.labels(model=self.name).observe(len(batch))
         try:
@@ -185,7 +204,8 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
                 _settle(batch[0].future, error=error)
                 return
             for entry in batch:  # isolate the item at fault: each alone
-                await self._run([entry])
+                if not entry.future.done():  # unless its request gave up meanwhile
+                    await self._run_isolating([entry])
             return
         for entry, result in zip(batch, results, strict=True):
             _settle(entry.future, result=result)

@@ -31,9 +31,10 @@ async def run_batched(
 ) -> list[T]:
     """The items' results from ``batcher``, or the ApiError that answers the request."""
     try:
-        return await asyncio.wait_for(
-            batcher.submit(items, tokens), timeout=state.settings.request_timeout_s
-        )
+        # asyncio.timeout, not wait_for: it cancels the awaited call in place instead of running
+        # it as a task of its own, a saving paid on every request.
+        async with asyncio.timeout(state.settings.request_timeout_s):
+            return await batcher.submit(items, tokens)
     except Overloaded as error:
         raise overloaded(state, str(error)) from None
     except TimeoutError:
@@ -54,9 +55,8 @@ async def run_in_executor(
     executor, with the same answers for a timeout or a refused input as ``run_batched``."""
     loop = asyncio.get_running_loop()
     try:
-        return await asyncio.wait_for(
-            loop.run_in_executor(state.executor, work), timeout=state.settings.request_timeout_s
-        )
+        async with asyncio.timeout(state.settings.request_timeout_s):
+            return await loop.run_in_executor(state.executor, work)
     except TimeoutError:
         state.metrics.rejections.labels(reason="timeout").inc()
         raise ApiError(

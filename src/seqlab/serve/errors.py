@@ -84,13 +84,21 @@ def _api_error_response(_: Request, error: Exception) -> JSONResponse:
     return error.response()
 
 
-def _http_error_response(_: Request, error: Exception) -> JSONResponse:
+def _http_error_response(request: Request, error: Exception) -> JSONResponse:
+    """The router's own refusals (no such path, a method the path does not take) in the
+    service's error shape, saying where to look instead."""
     assert isinstance(error, StarletteHTTPException)
     codes = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
     code = codes.get(error.status_code, "HttpError")
-    return ApiError(
-        error.status_code, code, str(error.detail), headers=dict(error.headers or {})
-    ).response()
+    headers = dict(error.headers or {})
+    message = str(error.detail)
+    path = request.url.path
+    if error.status_code == 404 and message == "Not Found":
+        message = f"no route {path}; GET /docs lists the routes"
+    elif error.status_code == 405 and message == "Method Not Allowed":
+        allowed = headers.get("Allow") or headers.get("allow") or "another method"
+        message = f"{request.method} is not allowed on {path}; use {allowed}"
+    return ApiError(error.status_code, code, message, headers=headers).response()
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -16,7 +16,8 @@ LongTextPolicy = Literal["truncate", "refuse"]
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """host, port: where uvicorn binds (loopback unless told otherwise).
+    """host, port: where uvicorn binds (loopback unless told otherwise; port 0 takes any free
+    port).
 
     Batching: up to ``max_batch_size`` items and ``max_batch_tokens`` tokens (padded length x
     rows) gathered within ``max_wait_ms`` of the first; ``batching=False`` runs every item alone
@@ -69,5 +70,5 @@ class ServeSettings:
             raise ValueError(
                 f"serve setting long_text must be truncate or refuse, got {self.long_text!r}"
             )
-        if not 0 < self.port < 65536:
-            raise ValueError(f"serve setting port must be 1..65535, got {self.port}")
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"serve setting port must be 0..65535, got {self.port}")
