@@ -18,6 +18,7 @@ from seqlab.data.batching import (
     BucketedBatches,
     OrderedBatches,
     TokenBatch,
+    length_groups,
     pad_batch,
     padding_fraction,
 )
@@ -190,3 +191,16 @@ def test_arguments_are_checked():
         OrderedBatches([], batch_size=2, pad_id=PAD)
     with pytest.raises(SeqlabError, match="make no full batch of 4 with drop_last=True"):
         BucketedBatches([[1], [2]], batch_size=4, pad_id=PAD, seed=0, drop_last=True)
+
+
+def test_length_groups_by_hand():
+    # Sorted: 2 (index 3), 3 (1), 3 (4), 9 (0), 10 (2). Group [2, 3, 3] pads to 3 x 3 = 9 cells
+    # for 8 real (9 <= 1.2 x 8); adding 9 would pad 4 x 9 = 36 > 1.2 x 17, so a new group starts;
+    # [9, 10] pads 20 <= 1.2 x 19.
+    assert length_groups([9, 3, 10, 2, 3]) == [[3, 1, 4], [0, 2]]
+    # No slack: only equal lengths share a group; unbounded slack: one group.
+    assert length_groups([9, 3, 10, 2, 3], max_padding=0.0) == [[3], [1, 4], [0], [2]]
+    assert length_groups([9, 3, 10, 2, 3], max_padding=10.0) == [[3, 1, 4, 0, 2]]
+    assert length_groups([]) == []
+    with pytest.raises(ValueError, match="max_padding"):
+        length_groups([1], max_padding=-0.1)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from seqlab.data.batching import pad_batch
+from seqlab.data.batching import length_groups, pad_batch
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
 from seqlab.infer.streaming import ClassifierStream, StreamableClassifier
@@ -48,9 +48,20 @@ class SentimentPredictor(Predictor[SentimentTask]):
         if empty:
             raise ValueError(f"text {empty[0]} is empty; give each text at least one word")
         text_data = self.task_object.text_data
-        batch = pad_batch(text_data.encode(list(texts)).ids, pad_id=text_data.encoder.pad_id)
-        logits = self.model(batch.ids.to(self.device), batch.lengths.to(self.device))  # (N, C)
-        return torch.softmax(logits.float(), dim=-1).cpu()
+        encoded = text_data.encode(list(texts)).ids
+        probabilities = torch.empty(len(encoded), len(self.labels))  # (N, C)
+        # A Transformer computes every padded cell, so texts of similar length run together and
+        # little of its work goes to padding; a recurrent model packs its batch (its cost follows
+        # the real tokens), so one call serves it best. Each text's result is the same as alone
+        # (padding is masked), in the order given.
+        lengths = [len(ids) for ids in encoded]
+        groups = length_groups(lengths) if self.has_attention else [list(range(len(encoded)))]
+        for group in groups:
+            batch = pad_batch([encoded[i] for i in group], pad_id=text_data.encoder.pad_id)
+            ids, lengths = batch.ids.to(self.device), batch.lengths.to(self.device)
+            logits = self.model(ids, lengths)  # (G, C)
+            probabilities[group] = torch.softmax(logits.float(), dim=-1).cpu()
+        return probabilities
 
     def stream(self) -> ClassifierStream:
         """A stream: ``push(text) -> StreamResult`` after each piece of text, ``reset()``."""

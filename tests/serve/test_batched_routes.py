@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import torch
 from prometheus_client.parser import text_string_to_metric_families
 
 import seqlab
@@ -133,3 +134,15 @@ def test_concurrent_translations_share_beam_searches_and_get_their_own_text(
     batches, single = _batch_sizes(exposition, "de-en/translate")
     assert batches - single >= 1
     assert batches < len(SENTENCES)
+
+
+def test_a_transformer_scores_a_mixed_length_batch_as_each_text_alone(
+    sentiment_transformer_dir: Path,
+) -> None:
+    # The predictor runs a Transformer's batch in groups of similar length (data.batching's
+    # length_groups); each text must still get the probabilities it gets alone, in order.
+    predictor = seqlab.load(sentiment_transformer_dir)
+    texts = ["good", "the acting was wonderful and the story was great", "bad", "the plot was"]
+    together = predictor.probabilities(texts)  # (N, C)
+    alone = torch.cat([predictor.probabilities([text]) for text in texts])  # (N, C)
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
