@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import math
 import os
 import platform
 import shlex
@@ -101,3 +102,19 @@ def parse_seeds(parser: argparse.ArgumentParser, text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds):
         parser.error(f"--seeds '{text}' must name at least one seed, each once")
     return seeds
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (seconds, rates)."""
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value

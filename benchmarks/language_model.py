@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import statistics
 import sys
@@ -52,7 +51,14 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import append_section, interleaved_medians, markdown_table, parse_seeds  # noqa: E402
+from _report import (  # noqa: E402
+    append_section,
+    interleaved_medians,
+    markdown_table,
+    parse_seeds,
+    positive_int,
+    positive_number,
+)
 from seqlab.errors import SeqlabError  # noqa: E402
 from seqlab.infer.sampling import SamplingSettings, stream_tokens  # noqa: E402
 from seqlab.model_dir import ModelDir  # noqa: E402
@@ -431,32 +437,18 @@ def print_report(console: Console, results: Sequence[Measured]) -> None:
 
 
 # ---- the command line ----
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
-    return value
-
-
 def parse_args() -> tuple[argparse.Namespace, list[str], list[int]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default=DEFAULT_FAMILIES,
                         help=f"comma-separated, of {', '.join(OPTIONS.families)} "
                         f"(default {DEFAULT_FAMILIES})")  # fmt: skip
-    parser.add_argument("--budget-seconds", type=positive_seconds, default=600.0,
+    parser.add_argument("--budget-seconds", type=positive_number, default=600.0,
                         help="train.max_seconds of each run (default 600)")  # fmt: skip
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
-    parser.add_argument("--threads", type=positive, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out-root", type=Path, default=Path("runs/bench-lm"))
     parser.add_argument("--reuse", action="store_true", help="measure finished runs again")
-    parser.add_argument("--repeats", type=positive, default=3, help="timed calls per path")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="timed calls per path")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for every run (repeatable)")  # fmt: skip
     parser.add_argument("--note", default="", help="a sentence recorded with the results")

@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import append_section, markdown_table  # noqa: E402
+from _report import append_section, markdown_table, positive_int, positive_number  # noqa: E402
 from seqlab.data.sources import resolve_file  # noqa: E402
 from seqlab.data.text_files import read_labelled_texts  # noqa: E402
 
@@ -551,25 +551,11 @@ def markdown_body(results: list[Measured], args: argparse.Namespace) -> str:
 
 
 # ---- the command line ----
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
-    return value
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lstm", type=Path, required=True, help="a trained sentiment LSTM")
     parser.add_argument("--minilm", type=Path, help="a trained MiniLM sentiment classifier")
-    parser.add_argument("--seconds", type=positive_float, default=5.0, help="per phase (5)")
+    parser.add_argument("--seconds", type=positive_number, default=5.0, help="per phase (5)")
     parser.add_argument(
         "--connections", type=positive_int, default=32, help="closed-loop clients (32)"
     )
@@ -589,7 +575,7 @@ def main() -> int:
         "--overload-rounds", type=positive_int, default=2, help="overload rounds (2)"
     )
     parser.add_argument(
-        "--rate", type=positive_float, help="open-loop requests/s (default: each model's target)"
+        "--rate", type=positive_number, help="open-loop requests/s (default: each model's target)"
     )
     parser.add_argument("--threads", type=positive_int, default=1, help="server torch threads")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))

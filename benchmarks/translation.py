@@ -46,7 +46,12 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import append_section, interleaved_medians, markdown_table  # noqa: E402
+from _report import (  # noqa: E402
+    append_section,
+    interleaved_medians,
+    markdown_table,
+    positive_int,
+)
 from seqlab.errors import SeqlabError  # noqa: E402
 from seqlab.infer.decoding import Hypothesis  # noqa: E402
 from seqlab.model_dir import ModelDir  # noqa: E402
@@ -378,22 +383,15 @@ def print_tables(console: Console, results: Sequence[Measured], beam_size: int) 
         console.print(line, markup=False, highlight=False)
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dirs", type=Path, nargs="+", metavar="DIR")
-    parser.add_argument("--beam", type=positive, default=4, help="beam size (default 4)")
-    parser.add_argument("--batch", type=positive, default=32, help="sentences a decoding batch")
-    parser.add_argument("--threads", type=positive, default=1, help="torch threads (default 1)")
-    parser.add_argument("--limit", type=positive, help="time only the first N test sentences")
-    parser.add_argument("--quality-limit", type=positive, help="score only the first N")
-    parser.add_argument("--repeats", type=positive, default=1, help="timed passes per search")
+    parser.add_argument("--beam", type=positive_int, default=4, help="beam size (default 4)")
+    parser.add_argument("--batch", type=positive_int, default=32, help="sentences a decoding batch")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--limit", type=positive_int, help="time only the first N test sentences")
+    parser.add_argument("--quality-limit", type=positive_int, help="score only the first N")
+    parser.add_argument("--repeats", type=positive_int, default=1, help="timed passes per search")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     parser.add_argument("--note", default="", help="a sentence recorded with the results")
     parser.add_argument("--no-append", action="store_true", help="do not append to BENCHMARKS.md")
