@@ -23,7 +23,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 import seqlab
@@ -195,11 +194,6 @@ def wait_until(page: Any, expression: str, seconds: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def sentiment_route_exists(base: str) -> bool:
-    body = {"documents": [{"id": "1", "text": "good"}]}
-    return httpx.post(f"{base}/v1/sentiment", json=body, timeout=30).status_code == 200
-
-
 def drawn_pixels(page: Any, selector: str) -> dict[str, int]:
     """How many pixels of the canvas are painted (not transparent, not white), and in how many
     distinct colours."""
@@ -247,8 +241,7 @@ def test_a_transformer_s_attention_heatmaps_are_drawn(page, service, sentiment_t
     cells = pixels["width"] * pixels["height"]
     assert pixels["painted"] > cells // 10, pixels  # a drawn map, not a blank canvas
     assert pixels["colours"] > 5, pixels  # many weights, many shades
-    if sentiment_route_exists(service):
-        check_prediction(page, sentiment_transformer_dir)
+    check_prediction(page, sentiment_transformer_dir)
     screenshot = os.environ.get("SEQLAB_SCREENSHOT")
     if screenshot:
         page.screenshot(path=screenshot, full_page=True)
@@ -274,8 +267,6 @@ def test_an_lstm_s_running_sentiment_curve_gets_a_point_per_word(page, sentiment
 def test_the_prediction_comes_with_its_confidences(
     page, service, sentiment_lstm_dir, sentiment_transformer_dir
 ):
-    if not sentiment_route_exists(service):
-        pytest.skip("POST /v1/sentiment is not served yet; the page's prediction box uses it")
     type_sentence(page, "lstm")
     check_prediction(page, sentiment_lstm_dir)
     page.fill("#text", "")
