@@ -54,8 +54,8 @@ class SentimentPredictor(Predictor[SentimentTask]):
         # little of its work goes to padding; a recurrent model packs its batch (its cost follows
         # the real tokens), so one call serves it best. Each text's result is the same as alone
         # (padding is masked), in the order given.
-        lengths = [len(ids) for ids in encoded]
-        groups = length_groups(lengths) if self.has_attention else [list(range(len(encoded)))]
+        counts = [len(ids) for ids in encoded]
+        groups = length_groups(counts) if self.has_attention else [list(range(len(encoded)))]
         for group in groups:
             batch = pad_batch([encoded[i] for i in group], pad_id=text_data.encoder.pad_id)
             ids, lengths = batch.ids.to(self.device), batch.lengths.to(self.device)
