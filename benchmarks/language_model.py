@@ -75,6 +75,7 @@ from seqlab.tasks.runner import (  # noqa: E402
     predictor_from_dir,
     train_run,
 )
+from seqlab.utils.console import output_console  # noqa: E402
 from seqlab.utils.seeding import seed_everything  # noqa: E402
 
 PRESET = "cpu-small"
@@ -475,7 +476,7 @@ def main() -> int:
         console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         return 2
     # Wide enough for the tables when stdout is a file or a pipe (rich would assume 80 columns).
-    print_report(Console(width=None if sys.stdout.isatty() else 150), results)
+    print_report(output_console(), results)
     if not args.no_append:
         append_section("Tiny Shakespeare language models", markdown_body(results, args))
     mismatched = [

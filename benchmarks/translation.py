@@ -60,6 +60,7 @@ from seqlab.tasks.runner import count_parameters, evaluate_split, load_trained  
 from seqlab.tasks.translation.decode import SearchSettings, translate_ids  # noqa: E402
 from seqlab.tasks.translation.task import TranslationTask, search_settings  # noqa: E402
 from seqlab.train import resolve_device  # noqa: E402
+from seqlab.utils.console import output_console  # noqa: E402
 
 TEST_SPLIT = "test"
 CACHED, UNCACHED, GREEDY = "beam, cache", "beam, no cache", "greedy, cache"
@@ -403,7 +404,7 @@ def main() -> int:
     except SeqlabError as error:
         console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         return 2
-    print_tables(Console(), results, args.beam)
+    print_tables(output_console(), results, args.beam)
     if not args.no_append:
         append_section("Multi30k translation", markdown_body(results, args))
     mismatched = [m.name for m in results if m.speed.mismatches]

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     from seqlab.lab.compare import CompareSettings, run_compare, with_overrides
     from seqlab.lab.report import distance_tables, findings, results_table, write_report
+    from seqlab.utils.console import output_console
 
     base = CompareSettings.quick() if args.quick else CompareSettings()
     settings = with_overrides(
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results.to_json(), indent=2))
         return 0
-    console = Console()
+    console = output_console()
     for kind, grid_header, grid_rows in distance_tables(results):
         grid = Table(title=f"{kind} by distance (✓ solved)")
         for name in grid_header:

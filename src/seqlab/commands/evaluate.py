@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.model_dir import ModelDir
     from seqlab.tasks.directory_checks import check_training_data
     from seqlab.tasks.runner import evaluate_split, load_trained
+    from seqlab.utils.console import output_console
 
     if (args.source is None) != (args.reference is None):
         raise SeqlabError("--source and --reference go together: give both files, or neither")
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(_LABELS.get(name, name), str(value))
         else:
             details[name] = value
-    console = Console()
+    console = output_console()
     console.print(table)
     baselines = details.pop("baselines", None)
     if isinstance(baselines, dict) and baselines:

@@ -84,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         print(forecast.to_csv(), end="")
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        from seqlab.utils.console import output_console
 
         table = Table(title=f"the {len(forecast)} steps after {Path(frame.source).name}")
         table.add_column("timestamp")
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             table.add_column(column, justify="right")
         for stamp, row in forecast.iterrows():
             table.add_row(stamp.isoformat(), *(f"{value:.4f}" for value in row))
-        Console().print(table)
+        output_console().print(table)
     if args.plot is not None:
         print(f"seqlab: wrote {args.plot}", file=sys.stderr)
     return 0

@@ -79,10 +79,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_report(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from seqlab.utils.console import output_console
+
+    console = output_console()
     period, error = result["period"], result["error"]
     console.print(
         f"{result['model_dir']}: the last {period['rows']} rows of {result['source']} "

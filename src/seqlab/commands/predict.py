@@ -95,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"documents": results}, indent=2, ensure_ascii=False))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from seqlab.utils.console import output_console
 
     table = Table()
     table.add_column("text")
@@ -106,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
     for text, result in zip(texts, results, strict=True):
         scores = result["confidenceScores"]
         table.add_row(text, result["sentiment"], *(f"{scores[label]:.3f}" for label in scores))
-    Console().print(table)
+    output_console().print(table)
     return 0

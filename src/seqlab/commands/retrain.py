@@ -92,10 +92,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_report(record: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from seqlab.utils.console import output_console
+
+    console = output_console()
 
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
