@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from seqlab._version import __version__
 from seqlab.commands import (
+    claims,
     compare,
     demo,
     evaluate,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in (
         compare,
+        claims,
         train,
         evaluate,
         predict,

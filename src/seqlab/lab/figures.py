@@ -18,7 +18,7 @@ COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c", "transformer":
 LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer"}
 
 
-def _png(figure: plt.Figure) -> bytes:
+def png_bytes(figure: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=110)
@@ -48,7 +48,7 @@ def metric_vs_distance(results: CompareResults) -> bytes:
             axis.set_yscale("log")
         axis.set_title(kind)
         axis.legend(fontsize=8)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def gradient_vs_distance(results: CompareResults) -> bytes:
@@ -69,7 +69,7 @@ def gradient_vs_distance(results: CompareResults) -> bytes:
         f"Gradient reaching each input position ({results.settings.tasks[0]}, "
         f"distance {results.gradient_distance})"
     )
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def step_time_vs_length(results: CompareResults) -> bytes:
@@ -82,4 +82,4 @@ def step_time_vs_length(results: CompareResults) -> bytes:
     axis.set_ylabel("ms per training step")
     axis.set_title(f"Training step time (batch {results.settings.batch_size})")
     axis.legend(fontsize=8)
-    return _png(figure)
+    return png_bytes(figure)

@@ -94,7 +94,7 @@ def findings(results: CompareResults) -> list[str]:
     return lines
 
 
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
@@ -135,7 +135,7 @@ def _settings_text(results: CompareResults) -> str:
     return " ".join(sentences)
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
+def html_table(header: list[str], rows: list[list[str]]) -> str:
     return (
         "<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
         + "</tr></thead><tbody>"
@@ -166,9 +166,9 @@ def write_report(results: CompareResults, out_dir: Path) -> Path:
         *(f"- {line}" for line in facts), "", "## By distance (✓ solved)", "",
     ]  # fmt: skip
     for _, grid_header, grid_rows in distance_tables(results):
-        markdown += [_markdown_table(grid_header, grid_rows), ""]
+        markdown += [markdown_table(grid_header, grid_rows), ""]
     markdown += [
-        "## Every run", "", _markdown_table(header, rows), "", f"Verdict rules: {VERDICT_RULES}",
+        "## Every run", "", markdown_table(header, rows), "", f"Verdict rules: {VERDICT_RULES}",
         "",
     ]  # fmt: skip
     for name, (title, _) in pictures.items():
@@ -176,10 +176,9 @@ def write_report(results: CompareResults, out_dir: Path) -> Path:
     atomic_write_text(out_dir / "report.md", "\n".join(markdown))
 
     grids_html = "".join(
-        _html_table(grid_header, grid_rows)
-        for _, grid_header, grid_rows in distance_tables(results)
+        html_table(grid_header, grid_rows) for _, grid_header, grid_rows in distance_tables(results)
     )
-    table_html = _html_table(header, rows)
+    table_html = html_table(header, rows)
     figures_html = "".join(
         f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
         f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"

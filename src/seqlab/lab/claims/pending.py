@@ -1,0 +1,50 @@
+"""The claims whose experiments are not built yet: listed with their statements, so the report
+shows every claim the study material makes, each judged ``not yet measurable``."""
+
+from __future__ import annotations
+
+from seqlab.lab.claims.base import Claim
+from seqlab.lab.claims.verdicts import PENDING_RULE, pending
+
+_NOT_BUILT = "The experiment is not built yet; the claim is listed so the report shows every claim."
+
+_STATEMENTS = {
+    1: ("vanishing-gradients-rnn",
+        "Vanilla RNNs fail to learn dependencies beyond about 10 to 20 steps (vanishing "
+        "gradients)."),
+    2: ("gated-rnn-reach",
+        "LSTMs and GRUs extend this to hundreds of steps, and LSTMs still struggle near 1,000."),
+    3: ("transformer-any-distance", "Transformers capture dependencies at any distance."),
+    4: ("cost-by-length",
+        "Per layer, recurrent cost grows as O(n) and full self-attention as O(n^2)."),
+    5: ("parallel-training",
+        "Transformers train faster because they process all tokens in parallel."),
+    6: ("short-sequence-overhead",
+        "For very short sequences (2 to 3 tokens) Transformers carry more overhead than RNNs."),
+    7: ("streaming-latency",
+        "RNNs suit streaming: a recurrent step per token is cheaper than re-encoding a "
+        "Transformer prefix."),
+    9: ("gradient-clipping", "Gradient clipping prevents exploding gradients."),
+    12: ("warm-up", "Learning-rate warm-up helps Transformer training."),
+    13: ("lstm-still-vanishes", "LSTMs mitigate but do not remove vanishing gradients."),
+    15: ("whole-message-latency",
+         "For whole-message inference an LSTM is slow on messages over 200 tokens, while a "
+         "Transformer reads the message in parallel."),
+    16: ("gru-trains-faster",
+         "A GRU trains faster than an LSTM and overfits less on small data sets."),
+    17: ("fixed-state-capacity",
+         "A recurrent network's fixed-size hidden state limits what it can hold, while attention "
+         "reads every token."),
+}  # fmt: skip
+
+CLAIMS = tuple(
+    Claim(
+        number=number,
+        id=claim_id,
+        statement=statement,
+        design=_NOT_BUILT,
+        rule=PENDING_RULE,
+        verdict=pending,
+    )  # fmt: skip
+    for number, (claim_id, statement) in _STATEMENTS.items()
+)

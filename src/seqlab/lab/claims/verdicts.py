@@ -1,0 +1,163 @@
+"""The verdict rules of ``seqlab claims``: pure functions from a claim's measured numbers to a
+verdict and the reason for it, so that no verdict is ever written by hand.
+
+Every verdict is one of ``VERDICTS``. Each rule's wording (``*_RULE``) is printed in the report
+beside the claim it judges, and the tests reach every verdict a rule can give with synthetic
+numbers. A caveat always says what the verdict depends on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+HOLDS = "holds"
+HOLDS_WITH_CAVEAT = "holds with a caveat"
+DOES_NOT_HOLD = "does not hold here"
+NOT_YET_MEASURABLE = "not yet measurable"
+VERDICTS = (HOLDS, HOLDS_WITH_CAVEAT, DOES_NOT_HOLD, NOT_YET_MEASURABLE)
+
+Numbers = Mapping[str, Any]
+Verdict = tuple[str, str]
+
+# An order task counts as learned at this test accuracy, and as unlearned (at chance, 0.5) below
+# chance plus this margin: about four standard errors of an accuracy near 0.5 on 512 examples.
+ORDER_LEARNED = 0.9
+CHANCE_MARGIN = 0.1
+
+PERMUTATION_RULE = (
+    f"does not hold here if permuting the input changes the output beyond the tolerance, or if "
+    f"the order task is learned without positions (test accuracy above chance + {CHANCE_MARGIN}); "
+    f"holds if the output permutes within tolerance, the order task stays at chance without "
+    f"positions and reaches {ORDER_LEARNED:.0%} with them; holds with a caveat if equivariance "
+    f"holds but the model with positions stayed below {ORDER_LEARNED:.0%} in the step budget."
+)
+
+
+def permutation_equivariance(numbers: Numbers) -> Verdict:
+    difference = numbers["max_abs_difference"]
+    tolerance = numbers["tolerance"]
+    without = numbers["accuracy_without_positions"]
+    with_positions = numbers["accuracy_with_positions"]
+    chance = numbers["chance"]
+    if difference > tolerance:
+        return DOES_NOT_HOLD, (
+            f"permuting the input changed the output by {difference:.2e} (> {tolerance:.0e})"
+        )
+    if without > chance + CHANCE_MARGIN:
+        return DOES_NOT_HOLD, (
+            f"the order task reached {without:.1%} without positions (chance {chance:.0%})"
+        )
+    if with_positions < ORDER_LEARNED:
+        return HOLDS_WITH_CAVEAT, (
+            f"the output permutes exactly (max difference {difference:.1e}) and the order task "
+            f"stays at chance without positions ({without:.1%}), but with positions it reached "
+            f"only {with_positions:.1%} in this step budget: depends on the training budget"
+        )
+    return HOLDS, (
+        f"the output permutes exactly (max difference {difference:.1e}); the order task: "
+        f"{without:.1%} without positions, {with_positions:.1%} with them"
+    )
+
+
+# Accuracies this close count as "performs similarly" (about the noise of one seed's test score).
+SIMILAR_ACCURACY = 0.05
+GRU_PARAMETERS_RULE = (
+    "does not hold here if seqlab's counts differ from torch.nn's or the equations', or the GRU "
+    "has at least as many parameters as the LSTM; holds if the GRU has fewer and, at equal "
+    f"parameters, its accuracy on the memory task is within {SIMILAR_ACCURACY} of the LSTM's; "
+    "holds with a "
+    "caveat if the GRU has fewer but the equal-parameter comparison was not measured; does not "
+    f"hold here if it was and they differ by more than {SIMILAR_ACCURACY}."
+)
+
+
+def gru_fewer_parameters(numbers: Numbers) -> Verdict:
+    widths = numbers["widths"]
+    for width in widths:
+        counts = numbers["counts"][str(width)]
+        gru_references = {counts["torch_gru"], counts["equation_gru"]}
+        lstm_references = {counts["torch_lstm"], counts["equation_lstm"]}
+        if gru_references != {counts["gru"]} or lstm_references != {counts["lstm"]}:
+            return DOES_NOT_HOLD, (
+                f"at width {width} seqlab's counts differ from torch.nn's or the equations'"
+            )
+        if counts["gru"] >= counts["lstm"]:
+            return DOES_NOT_HOLD, (
+                f"at width {width} the GRU has {counts['gru']:,} parameters, the LSTM "
+                f"{counts['lstm']:,}"
+            )
+    ratios = ", ".join(f"{numbers['counts'][str(w)]['ratio']:.3f}" for w in widths)
+    fewer = f"the GRU has fewer parameters at every width (GRU/LSTM {ratios}; equations: 3/4)"
+    gap = numbers.get("accuracy_gap")
+    if gap is None:
+        return HOLDS_WITH_CAVEAT, (
+            f"{fewer}; 'performs similarly at equal parameters' is not measured here yet"
+        )
+    if abs(gap) > SIMILAR_ACCURACY:
+        return DOES_NOT_HOLD, (
+            f"{fewer}, but at equal parameters their accuracies differ by {abs(gap):.2f}"
+        )
+    return HOLDS, f"{fewer}; at equal parameters their accuracies differ by {abs(gap):.2f}"
+
+
+PADDING_RULE = (
+    "holds if, for the encoder (key padding mask) and the decoder (causal + padding masks), the "
+    "outputs at a sequence's real positions differ from its unpadded outputs by at most the "
+    "tolerance at every amount of padding; otherwise does not hold here."
+)
+
+
+def padding_invariance(numbers: Numbers) -> Verdict:
+    tolerance = numbers["tolerance"]
+    worst = {
+        part: max(numbers[part]["max_abs_difference"].values()) for part in ("encoder", "decoder")
+    }
+    broken = [part for part, difference in worst.items() if difference > tolerance]
+    if broken:
+        return DOES_NOT_HOLD, ", ".join(
+            f"the {part}'s outputs changed by {worst[part]:.2e} with padding" for part in broken
+        ) + f" (> {tolerance:.0e})"
+    return HOLDS, (
+        f"the outputs at real positions never moved by more than "
+        f"{max(worst.values()):.1e} (encoder and decoder, padding 0 to "
+        f"{max(numbers['paddings'])})"
+    )
+
+
+QUADRATIC_SLOPE = 1.8
+LOCAL_ATTENTION_RULE = (
+    "not yet measurable while seqlab has no local (windowed) attention; once it has: holds if "
+    f"full attention's memory grows with a log-log slope of at least {QUADRATIC_SLOPE} and the "
+    "local window needs less memory than full attention at the longest length; otherwise does "
+    "not hold here."
+)
+
+
+def local_attention_memory(numbers: Numbers) -> Verdict:
+    slope = numbers["full_attention_slope"]
+    local = numbers.get("local_attention_bytes")
+    if local is None:
+        return NOT_YET_MEASURABLE, (
+            "seqlab has no local or sparse attention to compare against; full attention's "
+            f"attention-weight memory grows with log-log slope {slope:.2f} here"
+        )
+    longest = str(max(int(length) for length in numbers["full_attention_bytes"]))
+    full_bytes = numbers["full_attention_bytes"][longest]
+    local_bytes = local[longest]
+    if slope >= QUADRATIC_SLOPE and local_bytes < full_bytes:
+        return HOLDS, (
+            f"full attention's memory grows with slope {slope:.2f}; at {longest} tokens the "
+            f"local window needs {local_bytes / full_bytes:.1%} of it"
+        )
+    return DOES_NOT_HOLD, (
+        f"full attention's slope {slope:.2f}; at {longest} tokens local {local_bytes:,} bytes "
+        f"against full {full_bytes:,}"
+    )
+
+
+PENDING_RULE = "not yet measurable until the experiment is built."
+
+
+def pending(numbers: Numbers) -> Verdict:
+    return NOT_YET_MEASURABLE, "experiment not built yet"
