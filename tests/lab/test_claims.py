@@ -33,9 +33,17 @@ IMPLEMENTED = (
     "gru-fewer-parameters",
     "local-attention-memory",
     "padding-invariance",
+    "gradient-clipping",
+    "lstm-still-vanishes",
+    "short-sequence-overhead",
 )
-# The order task trained briefly: enough to reach every section, not to decide the claim.
-TINY = {"permutation-equivariance": {"steps": 20, "seeds": 1, "test_examples": 64}}
+# The training claims run briefly: enough to reach every section, not to decide the claim.
+TINY = {
+    "permutation-equivariance": {"steps": 20, "seeds": 1, "test_examples": 64},
+    "gradient-clipping": {"steps": 20, "distance": 20, "seeds": 1},
+    "lstm-still-vanishes": {"long_distance": 40, "seeds": 1},
+    "short-sequence-overhead": {"repeats": 5, "warmup": 1},
+}
 
 
 def test_registry_lists_every_claim_once_in_the_study_materials_order() -> None:

@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="print results.json's object instead of the table")  # fmt: skip
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where to measure (default cpu)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="torch CPU threads (default 1: the small layers most claims time run "
+                             "fastest, and steadiest, on one)")  # fmt: skip
     parser.set_defaults(command=run)
 
 
@@ -45,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.utils.console import output_console
 
     claims = select(args.only)
+    if args.threads < 1:
+        raise SeqlabError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)  # recorded in the report's machine block
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SeqlabError("--device cuda: no CUDA device is available here; use --device cpu")
     progress = Console(stderr=True, quiet=args.json)

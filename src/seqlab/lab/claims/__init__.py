@@ -15,11 +15,14 @@ from typing import Any
 
 from seqlab.errors import SeqlabError
 from seqlab.lab.claims import (
+    gradient_clipping,
     gru_parameters,
     local_attention,
+    lstm_vanishing,
     padding_invariance,
     pending,
     permutation_equivariance,
+    short_sequences,
 )
 from seqlab.lab.claims.base import Claim, ClaimResult
 
@@ -27,9 +30,12 @@ CLAIMS: tuple[Claim, ...] = tuple(
     sorted(
         (
             permutation_equivariance.CLAIM,
+            gradient_clipping.CLAIM,
             gru_parameters.CLAIM,
             local_attention.CLAIM,
             padding_invariance.CLAIM,
+            lstm_vanishing.CLAIM,
+            short_sequences.CLAIM,
             *pending.CLAIMS,
         ),
         key=lambda claim: claim.number,

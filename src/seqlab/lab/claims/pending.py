@@ -19,14 +19,10 @@ _STATEMENTS = {
         "Per layer, recurrent cost grows as O(n) and full self-attention as O(n^2)."),
     5: ("parallel-training",
         "Transformers train faster because they process all tokens in parallel."),
-    6: ("short-sequence-overhead",
-        "For very short sequences (2 to 3 tokens) Transformers carry more overhead than RNNs."),
     7: ("streaming-latency",
         "RNNs suit streaming: a recurrent step per token is cheaper than re-encoding a "
         "Transformer prefix."),
-    9: ("gradient-clipping", "Gradient clipping prevents exploding gradients."),
     12: ("warm-up", "Learning-rate warm-up helps Transformer training."),
-    13: ("lstm-still-vanishes", "LSTMs mitigate but do not remove vanishing gradients."),
     15: ("whole-message-latency",
          "For whole-message inference an LSTM is slow on messages over 200 tokens, while a "
          "Transformer reads the message in parallel."),

@@ -156,6 +156,107 @@ def local_attention_memory(numbers: Numbers) -> Verdict:
     )
 
 
+# Slower by at least this factor: beyond the jitter between medians of repeated timings.
+SLOWER_FACTOR = 1.1
+SHORT_SEQUENCE_RULE = (
+    f"with the ratio the Transformer layer's median batch-1 forward latency over the LSTM's at "
+    f"equal parameters: holds with a caveat (the hardware, named) if the ratio is at least "
+    f"{SLOWER_FACTOR} at every short length (2 and 3); otherwise does not hold here. A latency "
+    f"is a property of the hardware and its kernels, so this claim never simply holds."
+)
+
+
+def short_sequence_overhead(numbers: Numbers) -> Verdict:
+    short = numbers["short_lengths"]
+    ratios = ", ".join(f"{numbers['ratio'][str(n)]:.2f} at length {n}" for n in short)
+    hardware = numbers["hardware"]
+    if all(numbers["ratio"][str(n)] >= SLOWER_FACTOR for n in short):
+        return HOLDS_WITH_CAVEAT, (
+            f"the Transformer layer is slower than the LSTM (ratio {ratios}): depends on the "
+            f"hardware, here {hardware}"
+        )
+    return DOES_NOT_HOLD, (
+        f"the Transformer layer is not clearly slower (ratio {ratios}) on {hardware}"
+    )
+
+
+GRADIENT_CLIPPING_RULE = (
+    "a run explodes if any step's loss or gradient is non-finite or its final loss (mean of the "
+    "last tenth of the steps) is above its initial loss (the first tenth). Does not hold here if "
+    "the unclipped run did not explode (the explosion depends on the initialisation and the "
+    "learning rate) or if the clipped run did; holds if the unclipped run exploded and the "
+    "clipped one stayed finite and lowered its loss; holds with a caveat if the clipped one "
+    "stayed finite but did not lower its loss in the step budget."
+)
+
+
+def _exploded(run: Numbers) -> bool:
+    final, initial = run["final_loss"], run["initial_loss"]
+    if run["non_finite_steps"] > 0 or final is None or initial is None:
+        return True
+    return bool(final > initial)
+
+
+def _describe_run(run: Numbers) -> str:
+    final = "non-finite" if run["final_loss"] is None else f"{run['final_loss']:.3g}"
+    initial = "non-finite" if run["initial_loss"] is None else f"{run['initial_loss']:.3g}"
+    return (
+        f"loss {initial} -> {final}, {run['non_finite_steps']} of {run['steps']} steps non-finite"
+    )
+
+
+def gradient_clipping(numbers: Numbers) -> Verdict:
+    unclipped, clipped = numbers["unclipped"], numbers["clipped"]
+    runs = f"without clipping {_describe_run(unclipped)}; clipped {_describe_run(clipped)}"
+    setup = f"initialisation {numbers['initialisation']}, learning rate {numbers['learning_rate']}"
+    if not _exploded(unclipped):
+        return DOES_NOT_HOLD, (
+            f"the unclipped run did not explode either ({runs}): depends on the initialisation "
+            f"and learning rate ({setup})"
+        )
+    if clipped["non_finite_steps"] > 0 or clipped["final_loss"] is None:
+        return DOES_NOT_HOLD, f"the clipped run exploded too ({runs}; {setup})"
+    if _exploded(clipped):
+        return HOLDS_WITH_CAVEAT, (
+            f"clipping kept every step finite but the loss did not fall in this budget ({runs}): "
+            f"depends on the learning rate and step budget ({setup})"
+        )
+    return HOLDS, f"clipping prevented the explosion ({runs}; {setup})"
+
+
+# "Far above" and "well below": two orders of magnitude, far beyond the spread between seeds.
+MITIGATION_FACTOR = 100.0
+VANISHED_FRACTION = 0.01
+LSTM_VANISHING_RULE = (
+    f"with g(d) the gradient norm at distance d: does not hold here if the LSTM's g(long) is not "
+    f"{MITIGATION_FACTOR:.0f} times the RNN's (no mitigation), or if it is above "
+    f"{VANISHED_FRACTION} of its own g(short) (the gradient did not vanish); holds if both hold "
+    f"at the claim's distance (1,000); holds with a caveat if both hold at a shorter long "
+    f"distance than the claim's. The values depend on the initialisation, which is named."
+)
+
+
+def lstm_still_vanishes(numbers: Numbers) -> Verdict:
+    short, long = numbers["short_distance"], numbers["long_distance"]
+    lstm, rnn = numbers["gradient"]["lstm"], numbers["gradient"]["rnn"]
+    init = f"LSTM initialised with {numbers['lstm_init']}"
+    kept = lstm["long"] / lstm["short"] if lstm["short"] > 0 else 0.0
+    measured = (
+        f"at d = {long} the LSTM's gradient is {lstm['long']:.1e} against the RNN's "
+        f"{rnn['long']:.1e}, and {kept:.1e} of its own at d = {short}"
+    )
+    if lstm["long"] <= MITIGATION_FACTOR * rnn["long"]:
+        return DOES_NOT_HOLD, f"no mitigation: {measured} ({init})"
+    if kept > VANISHED_FRACTION:
+        return DOES_NOT_HOLD, f"the LSTM's gradient did not vanish: {measured} ({init})"
+    if long < numbers["claim_distance"]:
+        return HOLDS_WITH_CAVEAT, (
+            f"{measured}; measured at d = {long}, not the claim's {numbers['claim_distance']}: "
+            f"depends on the distance ({init})"
+        )
+    return HOLDS, f"{measured} ({init})"
+
+
 PENDING_RULE = "not yet measurable until the experiment is built."
 
 
