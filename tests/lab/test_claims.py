@@ -237,7 +237,7 @@ def test_every_claim_gets_a_section_and_every_measured_one_a_figure(
 
 
 def _args(tmp_path: Path, *only: str, as_json: bool = True) -> argparse.Namespace:
-    return argparse.Namespace(quick=True, only=list(only) or None, out=tmp_path,
+    return argparse.Namespace(quick=True, threads=1, only=list(only) or None, out=tmp_path,
                               json=as_json, device="cpu")  # fmt: skip
 
 
