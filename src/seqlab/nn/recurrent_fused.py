@@ -17,6 +17,7 @@ and num_directions are written out, since H and D mean heads and model width.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -82,16 +83,33 @@ def fused_forward(
     return output, _final_state(unsorted)
 
 
+# oneDNN's switch is the process's, not a thread's: a service runs recurrent steps in its model
+# thread while the main thread may run others. Users share it under a lock: the first turns it off,
+# the last puts back what the first found (saving and restoring per call would let two
+# interleaved calls leave it off for good).
+_ONEDNN_LOCK = threading.Lock()
+_onednn_users = 0
+_onednn_found = True
+
+
 @contextmanager
 def _without_onednn() -> Iterator[None]:
-    """oneDNN (mkldnn) off for the duration, restored after. torch.backends.mkldnn.flags would
-    do the same but also resets its TF32 setting, which warns on builds without Intel GPUs."""
-    enabled = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(False)
+    """oneDNN (mkldnn) off for the duration, restored after the last concurrent user leaves.
+    torch.backends.mkldnn.flags would do the same but also resets its TF32 setting, which warns
+    on builds without Intel GPUs, and is not safe across threads."""
+    global _onednn_users, _onednn_found
+    with _ONEDNN_LOCK:
+        if _onednn_users == 0:
+            _onednn_found = torch._C._get_mkldnn_enabled()
+            torch._C._set_mkldnn_enabled(False)
+        _onednn_users += 1
     try:
         yield
     finally:
-        torch._C._set_mkldnn_enabled(enabled)
+        with _ONEDNN_LOCK:
+            _onednn_users -= 1
+            if _onednn_users == 0:
+                torch._C._set_mkldnn_enabled(_onednn_found)
 
 
 def _final_state(parts: tuple[Tensor, ...] | list[Tensor]) -> State:
