@@ -58,26 +58,31 @@ class ServiceState:
         if name is not None:
             model = self.models.get(name)
             if model is None:
-                message = f"no model named {name!r}; {self._loaded()}"
+                message = f"no model named {name!r}; {self.loaded_summary()}"
                 raise ApiError(404, "ModelNotFound", message, field="model")
             if model.task != task:
                 raise ApiError(
                     404,
                     "ModelNotFound",
-                    f"model {name!r} is a {model.task} model, not {task}; {self._loaded()}",
+                    f"model {name!r} is a {model.task} model, not {task}; {self.loaded_summary()}",
                     field="model",
                 )
             return model
         for model in self.models.values():
             if model.task == task:
                 return model
-        raise ApiError(404, "ModelNotFound", f"no {task} model is loaded; {self._loaded()}")
+        raise ApiError(404, "ModelNotFound", f"no {task} model is loaded; {self.loaded_summary()}")
 
-    def _loaded(self) -> str:
+    def loaded_summary(self, *, families: bool = False) -> str:
+        """ "loaded: NAME (TASK), ..." for error messages; ``families`` adds each model's family
+        (where it matters which are Transformers)."""
         if not self.models:
             return "no model is loaded"
-        names = ", ".join(f"{m.name} ({m.task})" for m in self.models.values())
-        return f"loaded: {names}"
+        described = (
+            f"{m.name} ({m.task}, {m.family})" if families else f"{m.name} ({m.task})"
+            for m in self.models.values()
+        )
+        return "loaded: " + ", ".join(described)
 
     def batcher(
         self, model: LoadedModel, kind: str, run_batch: Callable[[list[Any]], Sequence[Any]]

@@ -90,6 +90,7 @@ def router(state: ServiceState) -> APIRouter:
 
 
 def _model_with_attention(state: ServiceState, name: str | None) -> LoadedModel:
+    loaded = state.loaded_summary(families=True)
     if name is None:
         candidates = [m for m in state.models.values() if _has_attention(m)]
         candidates.sort(key=lambda m: m.task != "sentiment")  # stable: load order within a task
@@ -97,14 +98,12 @@ def _model_with_attention(state: ServiceState, name: str | None) -> LoadedModel:
             raise ApiError(
                 404,
                 "ModelNotFound",
-                f"no Transformer sentiment model or translation model is loaded; {_loaded(state)}",
+                f"no Transformer sentiment model or translation model is loaded; {loaded}",
             )
         return candidates[0]
     chosen = state.models.get(name)
     if chosen is None:
-        raise ApiError(
-            404, "ModelNotFound", f"no model named {name!r}; {_loaded(state)}", field="model"
-        )
+        raise ApiError(404, "ModelNotFound", f"no model named {name!r}; {loaded}", field="model")
     if chosen.task == "sentiment" and not _has_attention(chosen):
         raise ApiError(
             422,
@@ -128,12 +127,6 @@ def _has_attention(model: LoadedModel) -> bool:
     if model.task == "sentiment":
         return bool(model.predictor.has_attention)
     return model.task == "translation"
-
-
-def _loaded(state: ServiceState) -> str:
-    if not state.models:
-        return "no model is loaded"
-    return "loaded: " + ", ".join(f"{m.name} ({m.task}, {m.family})" for m in state.models.values())
 
 
 def _checked_text(state: ServiceState, text: str) -> str:
