@@ -108,7 +108,9 @@ def test_with_a_key_every_v1_route_needs_it_and_the_service_routes_stay_open(
         azure = client.get("/v1/models", headers={"Ocp-Apim-Subscription-Key": KEY})
         assert azure.status_code == 200
         assert azure.json() == {
-            "models": [{"name": "sentiment", "task": "sentiment", "family": "lstm"}]
+            "models": [
+                {"name": "sentiment", "task": "sentiment", "family": "lstm", "dtype": "float32"}
+            ]
         }
 
         for path in ("/healthz", "/readyz", "/openapi.json"):

@@ -232,8 +232,13 @@ def test_a_server_answers_logs_each_request_and_checks_the_key_from_the_environm
         keyed = {"X-API-Key": KEY}
         assert client.get("/v1/models", headers=keyed).json() == {
             "models": [
-                {"name": "reviews", "task": "sentiment", "family": "lstm"},
-                {"name": "forecasting", "task": "forecasting", "family": "lstm"},
+                {"name": "reviews", "task": "sentiment", "family": "lstm", "dtype": "float32"},
+                {
+                    "name": "forecasting",
+                    "task": "forecasting",
+                    "family": "lstm",
+                    "dtype": "float32",
+                },
             ]
         }
         text = "a wonderful film"

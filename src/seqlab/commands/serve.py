@@ -137,6 +137,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads", type=int, metavar="N", help="torch threads (default: torch's own choice)"
     )
     parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="bfloat16 runs attention sentiment classifiers (Transformer, MiniLM) with bfloat16 "
+        "weights: about twice the requests per core on a CPU with AVX-512 BF16, probabilities "
+        "within about 1e-3 (default float32)",
+    )
+    parser.add_argument(
         "--shutdown-timeout",
         type=float,
         default=30.0,
@@ -250,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from seqlab.serve import ServeSettings, ServiceState, create_app, load_models
+        from seqlab.serve.precision import apply_dtype
     except ImportError as error:
         raise SeqlabError(
             f"seqlab serve needs the serve extra ({error.name or error} is missing): {INSTALL_HINT}"
@@ -260,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     settings = ServeSettings(**values)
     models = load_models(args.model_dirs)
+    for line in apply_dtype(models.values(), args.dtype):
+        print(f"seqlab serve: {line}", file=sys.stderr, flush=True)
     sock = bind(settings.host, settings.port)
     configure_logging(args.log_level)  # once nothing can be refused: this process now serves
     state = ServiceState(models=models, settings=settings)

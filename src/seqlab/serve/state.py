@@ -28,6 +28,7 @@ class LoadedModel:
     name: str
     predictor: Any
     model_dir: Path
+    dtype: str = "float32"  # what its weights run in (serve.precision)
 
     @property
     def task(self) -> str:
@@ -38,7 +39,7 @@ class LoadedModel:
         return str(self.predictor.config.get("model", {}).get("family", "?"))
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "task": self.task, "family": self.family}
+        return {"name": self.name, "task": self.task, "family": self.family, "dtype": self.dtype}
 
 
 @dataclass(eq=False)
