@@ -15,14 +15,21 @@ from typing import Any
 
 from seqlab.errors import SeqlabError
 from seqlab.lab.claims import (
+    cost_by_length,
+    fixed_state_capacity,
     gradient_clipping,
     gru_parameters,
+    gru_trains_faster,
     local_attention,
     lstm_vanishing,
     padding_invariance,
+    parallel_training,
     pending,
     permutation_equivariance,
     short_sequences,
+    streaming_latency,
+    warm_up,
+    whole_message_latency,
 )
 from seqlab.lab.claims.base import Claim, ClaimResult
 
@@ -36,6 +43,13 @@ CLAIMS: tuple[Claim, ...] = tuple(
             padding_invariance.CLAIM,
             lstm_vanishing.CLAIM,
             short_sequences.CLAIM,
+            cost_by_length.CLAIM,
+            parallel_training.CLAIM,
+            streaming_latency.CLAIM,
+            warm_up.CLAIM,
+            whole_message_latency.CLAIM,
+            gru_trains_faster.CLAIM,
+            fixed_state_capacity.CLAIM,
             *pending.CLAIMS,
         ),
         key=lambda claim: claim.number,

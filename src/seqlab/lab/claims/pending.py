@@ -15,22 +15,6 @@ _STATEMENTS = {
     2: ("gated-rnn-reach",
         "LSTMs and GRUs extend this to hundreds of steps, and LSTMs still struggle near 1,000."),
     3: ("transformer-any-distance", "Transformers capture dependencies at any distance."),
-    4: ("cost-by-length",
-        "Per layer, recurrent cost grows as O(n) and full self-attention as O(n^2)."),
-    5: ("parallel-training",
-        "Transformers train faster because they process all tokens in parallel."),
-    7: ("streaming-latency",
-        "RNNs suit streaming: a recurrent step per token is cheaper than re-encoding a "
-        "Transformer prefix."),
-    12: ("warm-up", "Learning-rate warm-up helps Transformer training."),
-    15: ("whole-message-latency",
-         "For whole-message inference an LSTM is slow on messages over 200 tokens, while a "
-         "Transformer reads the message in parallel."),
-    16: ("gru-trains-faster",
-         "A GRU trains faster than an LSTM and overfits less on small data sets."),
-    17: ("fixed-state-capacity",
-         "A recurrent network's fixed-size hidden state limits what it can hold, while attention "
-         "reads every token."),
 }  # fmt: skip
 
 CLAIMS = tuple(
