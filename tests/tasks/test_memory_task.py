@@ -35,6 +35,7 @@ def _task(
     label_smoothing: float = 0.0,
     batch_size: int = 16,
     seed: int = 0,
+    string_length: int = STRING,
 ) -> MemoryTask:
     model = (
         TransformerConfig(d_model=16, num_heads=2, num_layers=1, dim_feedforward=32, dropout=0.0)
@@ -47,7 +48,7 @@ def _task(
             kind=kind,
             distance=distance,
             alphabet_size=ALPHABET,
-            string_length=STRING,
+            string_length=string_length,
             eval_examples=eval_examples,
             label_smoothing=label_smoothing,
         ),
@@ -92,6 +93,23 @@ def test_copy_loss_covers_every_string_position() -> None:
     assert step.count == 16 * STRING
     assert step.tokens == 16 * (STRING + 6 + STRING)
     assert_close(step.loss_sum, _hand_cross_entropy(logits, batch.targets).sum())
+
+
+def test_copying_a_one_symbol_string_keeps_the_position_axis() -> None:
+    """A string of one symbol is still a copy: (B, 1, C) logits against (B, 1) targets, so the
+    accuracy is the share of right symbols (a (B, C) answer broadcast against (B, 1) targets
+    gave accuracies above 1)."""
+    task = _task("copy", string_length=1, eval_examples=64)
+    torch.manual_seed(0)
+    model = task.build_model().eval()
+    batch = task.train_batch(0)
+    logits = model(batch.inputs)
+    assert logits.shape == (16, 1, ALPHABET)
+    step = task.loss(model, batch)
+    assert_close(step.loss_sum, _hand_cross_entropy(logits, batch.targets).sum())
+    metrics = task.evaluate(model, "val")
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert metrics["accuracy"] == metrics["sequence_accuracy"]  # one symbol per string
 
 
 def test_adding_loss_is_summed_squared_error() -> None:

@@ -1,8 +1,9 @@
 """The network for the memory problems: input encoder, backbone, and a head at the answer steps.
 
 recall and copy read symbol ids through an embedding table; adding reads (value, marker) pairs
-through a linear map. The head reads the backbone's output at the last ``answer_steps`` positions:
-one for recall (class logits) and adding (a scalar), the string length for copy.
+through a linear map. The head reads the backbone's output at the last position for recall (class
+logits) and adding (a scalar), and at each of the last ``answer_steps`` positions for copy (one
+per symbol of the string, whatever its length, one included).
 
 ``embed`` and ``forward_embedded`` are separate so the lab can take the gradient of the loss with
 respect to each input position's vector (how much the answer still depends on step t).
@@ -25,11 +26,12 @@ class MemoryModel(nn.Module):
         vocab_size: int,
         input_features: int,
         output_size: int,
-        answer_steps: int,
+        answer_steps: int | None,
         expected_length: int,
         generator: torch.Generator | None = None,
     ) -> None:
-        """vocab_size > 0: inputs are symbol ids; else inputs carry ``input_features`` values."""
+        """vocab_size > 0: inputs are symbol ids; else inputs carry ``input_features`` values.
+        answer_steps None: one answer at the last step; an int: per-position answers (copy)."""
         super().__init__()
         if isinstance(config, PretrainedConfig):
             raise ValueError(
@@ -53,7 +55,8 @@ class MemoryModel(nn.Module):
             generator=generator,
         )
         self.head = nn.Linear(self.backbone.output_size, output_size)
-        self.answer_steps = answer_steps
+        self.answer_steps = 1 if answer_steps is None else answer_steps
+        self.per_position = answer_steps is not None
         self.scalar_output = output_size == 1
 
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -65,7 +68,7 @@ class MemoryModel(nn.Module):
         logits = self.head(answer)  # (B, answer_steps, C)
         if self.scalar_output:
             return logits[:, -1, 0]  # (B,) the adding problem's sum
-        if self.answer_steps == 1:
+        if not self.per_position:
             return logits[:, -1]  # (B, C) recall's class logits
         return logits  # (B, answer_steps, C) copy's per-position logits
 

@@ -92,3 +92,11 @@ def machine(device: str) -> dict[str, Any]:
     if device == "cuda" and torch.cuda.is_available():
         block["gpu"] = torch.cuda.get_device_name(0)
     return block
+
+
+def hardware(device: str) -> str:
+    """The hardware a timing belongs to, in words, for the timing claims' caveats and figures."""
+    block = machine(device)
+    if "gpu" in block:
+        return str(block["gpu"])
+    return f"{block['cpu']}, {block['torch_threads']} torch thread(s)"

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqlab.lab.claims.base import Claim, Settings, machine
+from seqlab.lab.claims.base import Claim, Settings, hardware
 from seqlab.lab.claims.interleaved_timing import clock, interleaved_medians
 from seqlab.lab.claims.local_attention import log_log_slope
 from seqlab.lab.claims.peak_memory import MEMORY_METHOD, available_bytes, peak_bytes
@@ -109,14 +109,6 @@ def cost_by_length(numbers: Numbers) -> Verdict:
 
 
 # ---- measurement ----
-
-
-def hardware(device: str) -> str:
-    """The hardware the timings belong to, in words, for the caveats and the figures."""
-    block = machine(device)
-    if "gpu" in block:
-        return str(block["gpu"])
-    return f"{block['cpu']}, {block['torch_threads']} torch thread(s)"
 
 
 def attention_kernel(attention: MultiHeadAttention, x: torch.Tensor) -> str:

@@ -39,8 +39,8 @@ import torch
 
 from seqlab.data.sources import data_dir, resolve_file
 from seqlab.errors import SeqlabError
-from seqlab.lab.claims.base import Claim, Settings
-from seqlab.lab.claims.short_sequences import _hardware, median_seconds
+from seqlab.lab.claims.base import Claim, Settings, hardware
+from seqlab.lab.claims.short_sequences import median_seconds
 from seqlab.lab.claims.verdicts import (
     DOES_NOT_HOLD,
     HOLDS_WITH_CAVEAT,
@@ -335,7 +335,7 @@ def measure(settings: Settings) -> dict[str, Any]:
         for family, runs_of in results.items()
     }
     return {
-        "hardware": _hardware(settings["device"]),
+        "hardware": hardware(settings["device"]),
         "train_examples": settings["train_examples"],
         "validation": "SST-2 dev (872 sentences)",
         "seeds": seeds,

@@ -24,8 +24,7 @@ import torch
 from torch import nn
 
 import seqlab.nn
-from seqlab.lab.claims.base import Claim, Settings, machine
-from seqlab.lab.claims.cost_by_length import hardware
+from seqlab.lab.claims.base import Claim, Settings, hardware, machine
 from seqlab.lab.claims.interleaved_timing import clock, crossings, interleaved_medians
 from seqlab.lab.claims.short_sequences import matched_layers
 from seqlab.lab.claims.verdicts import DOES_NOT_HOLD, HOLDS_WITH_CAVEAT, Numbers, Verdict

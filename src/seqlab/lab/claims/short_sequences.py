@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 import seqlab.nn
-from seqlab.lab.claims.base import Claim, Settings, machine
+from seqlab.lab.claims.base import Claim, Settings, hardware
 from seqlab.lab.claims.verdicts import SHORT_SEQUENCE_RULE, Numbers, short_sequence_overhead
 from seqlab.lab.figures import COLOURS, LABELS, plt, png_bytes
 
@@ -65,14 +65,6 @@ def median_seconds(call: Callable[[], object], *, repeats: int, warmup: int, dev
     return statistics.median(samples)
 
 
-def _hardware(device: str) -> str:
-    """The hardware the latencies belong to, in words, for the caveat and the figure."""
-    block = machine(device)
-    if "gpu" in block:
-        return str(block["gpu"])
-    return f"{block['cpu']}, {block['torch_threads']} torch thread(s)"
-
-
 def measure(settings: Settings) -> dict[str, Any]:
     device = settings["device"]
     torch.manual_seed(settings["seed"])
@@ -90,7 +82,7 @@ def measure(settings: Settings) -> dict[str, Any]:
                     device=device,
                 )
     return {
-        "hardware": _hardware(device),
+        "hardware": hardware(device),
         "short_lengths": list(settings["short_lengths"]),
         "lengths": list(settings["lengths"]),
         "parameters": {"lstm": _count(recurrent), "transformer": _count(transformer)},

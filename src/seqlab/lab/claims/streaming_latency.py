@@ -29,7 +29,7 @@ import matplotlib.ticker
 import torch
 from torch import Tensor, nn
 
-from seqlab.lab.claims.base import Claim, Settings, machine
+from seqlab.lab.claims.base import Claim, Settings, hardware
 from seqlab.lab.claims.short_sequences import median_seconds
 from seqlab.lab.claims.verdicts import (
     DOES_NOT_HOLD,
@@ -116,14 +116,6 @@ def streaming_latency(numbers: Numbers) -> Verdict:
 
 
 # ---- the models ----
-
-
-def hardware(device: str) -> str:
-    """The hardware the latencies belong to, in words, for the caveat and the figure."""
-    block = machine(device)
-    if "gpu" in block:
-        return str(block["gpu"])
-    return f"{block['cpu']}, {block['torch_threads']} torch thread(s)"
 
 
 def _count(module: nn.Module) -> int:

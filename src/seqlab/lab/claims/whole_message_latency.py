@@ -24,8 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqlab.lab.claims.base import Claim, Settings
-from seqlab.lab.claims.cost_by_length import hardware
+from seqlab.lab.claims.base import Claim, Settings, hardware
 from seqlab.lab.claims.interleaved_timing import clock, crossings, interleaved_medians
 from seqlab.lab.claims.verdicts import DOES_NOT_HOLD, HOLDS_WITH_CAVEAT, Numbers, Verdict
 from seqlab.lab.figures import COLOURS, LABELS, plt, png_bytes

@@ -70,7 +70,7 @@ class MemoryTask(Task):
             vocab_size=vocabulary_size(data.kind, alphabet_size=data.alphabet_size),
             input_features=2,
             output_size=kind_outputs[data.kind],
-            answer_steps=data.string_length if data.kind == "copy" else 1,
+            answer_steps=data.string_length if data.kind == "copy" else None,
             expected_length=self.length,
             generator=generator,
         )
