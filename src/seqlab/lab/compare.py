@@ -133,7 +133,7 @@ class CompareResults:
 # ---- model sizes with comparable parameter counts ----
 
 
-def _memory_task(
+def memory_task(
     settings: CompareSettings, *, family: str, kind: str, distance: int, model: dict[str, Any]
 ) -> MemoryTask:
     patience = "null" if settings.patience is None else settings.patience
@@ -174,7 +174,7 @@ def match_model_size(settings: CompareSettings, family: str) -> tuple[dict[str, 
     """The model settings whose recall model is closest to ``settings.parameter_budget``."""
     best: tuple[int, dict[str, Any], int] | None = None
     for candidate in _size_candidates(family):
-        task = _memory_task(settings, family=family, kind="recall", distance=10, model=candidate)
+        task = memory_task(settings, family=family, kind="recall", distance=10, model=candidate)
         parameters = count_parameters(task.build_model())
         gap = abs(parameters - settings.parameter_budget)
         if best is None or gap < best[0]:
@@ -223,7 +223,7 @@ def verdict(
 
 
 @dataclass(frozen=True)
-class _Job:
+class TrainingJob:
     settings: CompareSettings
     kind: str
     distance: int
@@ -233,14 +233,14 @@ class _Job:
     measure_gradients: bool
 
 
-def _train_job(job: _Job) -> tuple[RunResult, dict[str, list[float]] | None]:
+def _train_job(job: TrainingJob) -> tuple[RunResult, dict[str, list[float]] | None]:
     """One training run (in this process or a worker): its result, and the gradient profiles
     at initialisation and after training when this is the run that measures them."""
     settings = job.settings
     if settings.jobs > 1:
         # Workers share the cores: one thread each instead of every worker claiming them all.
         torch.set_num_threads(1)
-    task = _memory_task(settings, family=job.family, kind=job.kind, distance=job.distance,
+    task = memory_task(settings, family=job.family, kind=job.kind, distance=job.distance,
                         model=job.model)  # fmt: skip
     gradients = None
     if job.measure_gradients:
@@ -255,7 +255,7 @@ def _train_job(job: _Job) -> tuple[RunResult, dict[str, list[float]] | None]:
             gradients["trained"] = input_gradient_norms(model, task)
     finally:
         shutil.rmtree(job.run_dir, ignore_errors=True)
-    result = _result(task, trained, kind=job.kind, distance=job.distance, family=job.family)
+    result = run_result(task, trained, kind=job.kind, distance=job.distance, family=job.family)
     return result, gradients
 
 
@@ -274,7 +274,7 @@ def run_compare(settings: CompareSettings, *, console: Console | None = None) ->
     step_seconds: dict[str, dict[int, float]] = {family: {} for family in settings.families}
     scratch = Path(tempfile.mkdtemp(prefix="seqlab-compare-"))
     jobs = [
-        _Job(settings, kind, distance, family, sizes[family],
+        TrainingJob(settings, kind, distance, family, sizes[family],
              scratch / f"{kind}-{distance}-{family}",
              kind == settings.tasks[0] and distance == gradient_distance)
         for kind in settings.tasks
@@ -294,7 +294,7 @@ def run_compare(settings: CompareSettings, *, console: Console | None = None) ->
             for family in settings.families:
                 progress.update(bar, description=f"step timing: {FAMILY_LABEL[family]}")
                 for distance in settings.distances:
-                    task = _memory_task(settings, family=family, kind="recall",
+                    task = memory_task(settings, family=family, kind="recall",
                                         distance=distance, model=sizes[family])  # fmt: skip
                     torch.manual_seed(settings.seed)
                     step_seconds[family][distance] = seconds_per_training_step(
@@ -302,7 +302,7 @@ def run_compare(settings: CompareSettings, *, console: Console | None = None) ->
                     )
                 progress.advance(bar)
             progress.update(bar, description=f"training ({settings.jobs} at a time)")
-            for index, (result, profile) in _run_jobs(jobs, settings.jobs):
+            for index, (result, profile) in run_jobs(jobs, settings.jobs):
                 results[index] = result
                 if profile is not None:
                     gradients[result.family] = profile
@@ -327,8 +327,8 @@ def run_compare(settings: CompareSettings, *, console: Console | None = None) ->
     )
 
 
-def _run_jobs(
-    jobs: list[_Job], workers: int
+def run_jobs(
+    jobs: list[TrainingJob], workers: int
 ) -> Iterator[tuple[int, tuple[RunResult, dict[str, list[float]] | None]]]:
     """(job index, outcome) as each run finishes: in this process, or in ``workers`` processes.
 
@@ -346,12 +346,14 @@ def _run_jobs(
         yield from indexed
 
 
-def _indexed_job(item: tuple[int, _Job]) -> tuple[int, tuple[RunResult, Any]]:
+def _indexed_job(item: tuple[int, TrainingJob]) -> tuple[int, tuple[RunResult, Any]]:
     index, job = item
     return index, _train_job(job)
 
 
-def _result(task: MemoryTask, trained: Any, *, kind: str, distance: int, family: str) -> RunResult:
+def run_result(
+    task: MemoryTask, trained: Any, *, kind: str, distance: int, family: str
+) -> RunResult:
     metric, _ = task.monitor
     chance = task.chance
     curve = [

@@ -1,8 +1,7 @@
 """``seqlab claims``: every claim the study material makes about RNNs and Transformers, each
 tested by an experiment, with a verdict computed from the measurements and a figure.
 
-The registry ``CLAIMS`` lists all seventeen in the study material's order; claims whose
-experiment is not built yet (``pending``) are judged ``not yet measurable``. ``run_claims``
+The registry ``CLAIMS`` lists all seventeen in the study material's order. ``run_claims``
 measures the chosen ones with their quick or full settings and returns ``ClaimResult``s;
 ``report.write_report`` turns them into report.md, report.html and results.json.
 """
@@ -22,9 +21,9 @@ from seqlab.lab.claims import (
     gru_trains_faster,
     local_attention,
     lstm_vanishing,
+    memory_distance,
     padding_invariance,
     parallel_training,
-    pending,
     permutation_equivariance,
     short_sequences,
     streaming_latency,
@@ -50,7 +49,7 @@ CLAIMS: tuple[Claim, ...] = tuple(
             whole_message_latency.CLAIM,
             gru_trains_faster.CLAIM,
             fixed_state_capacity.CLAIM,
-            *pending.CLAIMS,
+            *memory_distance.CLAIMS,
         ),
         key=lambda claim: claim.number,
     )
@@ -85,9 +84,9 @@ def run_claims(
         if progress is not None:
             progress(f"claim {claim.number}: {claim.id}")
         start = time.perf_counter()
-        numbers = {} if claim.measure is None else claim.measure(settings)
+        numbers = claim.measure(settings)
         verdict, reason = claim.verdict(numbers)
-        figure = None if claim.figure is None else claim.figure(numbers)
+        figure = claim.figure(numbers)
         seconds = time.perf_counter() - start
         results.append(ClaimResult(claim, settings, numbers, verdict, reason, figure, seconds))
     return results

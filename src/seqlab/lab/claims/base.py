@@ -2,8 +2,7 @@
 
 A claim carries the statement as the study material makes it, the experiment's design in one
 paragraph, its quick and full settings, ``measure(settings) -> numbers`` (a JSON-ready dict),
-the pure verdict rule of ``verdicts.py`` and the rule's wording, and ``figure(numbers) -> PNG``.
-A claim whose experiment is not built yet has no measure and no figure.
+its pure verdict rule and the rule's wording, and ``figure(numbers) -> PNG``.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ class Claim:
     design: str
     rule: str
     verdict: Callable[[Numbers], Verdict]
-    measure: Callable[[Settings], dict[str, Any]] | None = None
-    figure: Callable[[Numbers], bytes] | None = None
+    measure: Callable[[Settings], dict[str, Any]]
+    figure: Callable[[Numbers], bytes]
     quick: Settings = field(default_factory=dict)
     full: Settings = field(default_factory=dict)
 
@@ -41,12 +40,12 @@ class ClaimResult:
     numbers: dict[str, Any]
     verdict: str
     reason: str
-    figure: bytes | None
+    figure: bytes
     seconds: float
 
     @property
-    def figure_name(self) -> str | None:
-        return f"{self.claim.id}.png" if self.figure is not None else None
+    def figure_name(self) -> str:
+        return f"{self.claim.id}.png"
 
     def to_json(self) -> dict[str, Any]:
         return {

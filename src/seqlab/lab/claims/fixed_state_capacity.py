@@ -38,7 +38,7 @@ from seqlab.lab.claims.verdicts import (
     Numbers,
     Verdict,
 )
-from seqlab.lab.compare import SOLVED, CompareSettings, _memory_task, _result, match_model_size
+from seqlab.lab.compare import SOLVED, CompareSettings, match_model_size, memory_task, run_result
 from seqlab.lab.figures import COLOURS, LABELS, plt, png_bytes
 from seqlab.tasks.memory.task import MemoryTask
 from seqlab.tasks.runner import count_parameters, train_run
@@ -150,7 +150,7 @@ def _compare_settings(settings: Settings) -> CompareSettings:
 def copy_task(run: CopyRun) -> MemoryTask:
     """compare's copy task for ``run``, with its string length and seed."""
     settings = replace(run.settings, seed=run.seed)
-    task = _memory_task(settings, family=run.family, kind="copy",
+    task = memory_task(settings, family=run.family, kind="copy",
                         distance=settings.distances[0], model=run.model)  # fmt: skip
     data = replace(task.run.data, string_length=run.string_length)
     return MemoryTask(replace(task.run, data=data))
@@ -166,7 +166,7 @@ def train_copy(run: CopyRun) -> dict[str, Any]:
         trained = train_run(task.run, scratch / "run", progress="quiet", final_split="test")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result = _result(task, trained, kind="copy", distance=task.data.distance, family=run.family)
+    result = run_result(task, trained, kind="copy", distance=task.data.distance, family=run.family)
     return {
         "accuracy": result.value,
         "sequence_accuracy": float(trained.metrics["sequence_accuracy"]),

@@ -34,7 +34,7 @@ import seqlab.nn
 from seqlab.errors import SeqlabError
 from seqlab.lab.claims.base import Claim, Settings
 from seqlab.lab.claims.verdicts import GRU_PARAMETERS_RULE, Numbers, gru_fewer_parameters
-from seqlab.lab.compare import CompareSettings, _Job, _run_jobs, match_model_size
+from seqlab.lab.compare import CompareSettings, TrainingJob, match_model_size, run_jobs
 from seqlab.lab.figures import COLOURS, LABELS, plt, png_bytes
 
 GATE_BLOCKS = {"lstm": 4, "gru": 3}
@@ -103,14 +103,14 @@ def equal_parameter_runs(settings: Settings) -> dict[str, Any]:
     seeds = list(range(settings["seeds"]))
     scratch = Path(tempfile.mkdtemp(prefix="seqlab-claims-gru-"))
     jobs = [
-        _Job(replace(compare, seed=seed), kind, settings["distance"], family, sizes[family],
+        TrainingJob(replace(compare, seed=seed), kind, settings["distance"], family, sizes[family],
              scratch / f"{kind}-{family}-{seed}", False)
         for kind in tasks
         for family in compare.families
         for seed in seeds
     ]  # fmt: skip
     try:
-        outcomes = {index: result for index, (result, _) in _run_jobs(jobs, compare.jobs)}
+        outcomes = {index: result for index, (result, _) in run_jobs(jobs, compare.jobs)}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results: dict[str, dict[str, Any]] = {}

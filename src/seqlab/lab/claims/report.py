@@ -5,7 +5,7 @@ compare report (seqlab.lab.report).
 results.json and ``seqlab claims --json`` hold the same object:
 ``{"machine": {...}, "mode": "quick"|"full", "seconds": float, "claims": [{"id", "number",
 "statement", "design", "numbers", "verdict", "reason", "rule", "figure", "settings",
-"seconds"}]}``, ``figure`` being the PNG's file name beside report.md (null when none).
+"seconds"}]}``, ``figure`` being the PNG's file name beside report.md.
 """
 
 from __future__ import annotations
@@ -93,8 +93,7 @@ def _markdown(document: dict[str, Any], results: Sequence[ClaimResult]) -> str:
         lines += [
             f"**Verdict: {result.verdict}.** {result.reason}", "", f"**Rule.** {claim.rule}", "",
         ]  # fmt: skip
-        if result.figure_name is not None:
-            lines += [f"![{claim.id}]({result.figure_name})", ""]
+        lines += [f"![{claim.id}]({result.figure_name})", ""]
     return "\n".join(lines)
 
 
@@ -115,9 +114,8 @@ def _html(document: dict[str, Any], results: Sequence[ClaimResult]) -> str:
             f"<p><b>Verdict: {html.escape(result.verdict)}.</b> {html.escape(result.reason)}</p>",
             f"<p><b>Rule.</b> {html.escape(claim.rule)}</p>",
         ]
-        if result.figure is not None:
-            encoded = base64.b64encode(result.figure).decode()
-            parts.append(f"<img alt='{claim.id}' src='data:image/png;base64,{encoded}'>")
+        encoded = base64.b64encode(result.figure).decode()
+        parts.append(f"<img alt='{claim.id}' src='data:image/png;base64,{encoded}'>")
         sections.append("".join(parts))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>seqlab claims</title><style>"
@@ -137,8 +135,7 @@ def write_report(results: Sequence[ClaimResult], document: dict[str, Any], out_d
     """Write report.md, one PNG per figure, report.html and results.json; return report.html."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for result in results:
-        if result.figure is not None and result.figure_name is not None:
-            atomic_write_bytes(out_dir / result.figure_name, result.figure)
+        atomic_write_bytes(out_dir / result.figure_name, result.figure)
     atomic_write_text(out_dir / "report.md", _markdown(document, results))
     atomic_write_text(out_dir / "report.html", _html(document, results))
     atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2))

@@ -1,9 +1,12 @@
-"""The verdict rules of ``seqlab claims``: pure functions from a claim's measured numbers to a
-verdict and the reason for it, so that no verdict is ever written by hand.
+"""The verdict words of ``seqlab claims`` and the rules of claims 6, 8 to 11, 13 and 14: pure
+functions from a claim's measured numbers to a verdict and the reason for it, so that no verdict
+is ever written by hand.
 
-Every verdict is one of ``VERDICTS``. Each rule's wording (``*_RULE``) is printed in the report
-beside the claim it judges, and the tests reach every verdict a rule can give with synthetic
-numbers. A caveat always says what the verdict depends on.
+Every verdict is one of ``VERDICTS``. Every other claim keeps its rule at the top of its own
+module, under ``# ---- verdict rule ----``, beside the measurement whose numbers it reads. Each
+rule's wording (``*_RULE``) is printed in the report beside the claim it judges, and the tests
+reach every verdict a rule can give with synthetic numbers. A caveat always says what the
+verdict depends on.
 """
 
 from __future__ import annotations
@@ -255,10 +258,3 @@ def lstm_still_vanishes(numbers: Numbers) -> Verdict:
             f"depends on the distance ({init})"
         )
     return HOLDS, f"{measured} ({init})"
-
-
-PENDING_RULE = "not yet measurable until the experiment is built."
-
-
-def pending(numbers: Numbers) -> Verdict:
-    return NOT_YET_MEASURABLE, "experiment not built yet"
