@@ -561,6 +561,7 @@ def bfloat16_labels(model_dir: Path, texts: list[str], labels: list[str]) -> str
     import seqlab
     from seqlab.serve.precision import apply_dtype
     from seqlab.serve.state import LoadedModel
+    from seqlab.tasks.sentiment.data import SST2_LABEL_NAMES
 
     torch.set_num_threads(1)
     model = LoadedModel("minilm", seqlab.load(model_dir), model_dir)
@@ -570,7 +571,7 @@ def bfloat16_labels(model_dir: Path, texts: list[str], labels: list[str]) -> str
     apply_dtype([model], "bfloat16")
     after = torch.cat([predictor.probabilities(chunk) for chunk in chunks])  # (N, C)
     names = predictor.labels
-    truth = torch.tensor([names.index(label) for label in labels])
+    truth = torch.tensor([names.index(SST2_LABEL_NAMES[label]) for label in labels])
     accuracy = [float((p.argmax(-1) == truth).float().mean()) for p in (before, after)]
     changed = int((before.argmax(-1) != after.argmax(-1)).sum())
     return (
