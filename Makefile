@@ -27,8 +27,7 @@ $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/seqlab compare --quick --out reports/compare
-	@echo "Report: reports/compare/report.html (also report.md and the figures beside it)"
+	$(BIN)/seqlab claims --quick --out reports/claims
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
