@@ -28,7 +28,7 @@ def test_bfloat16_converts_the_transformer_classifier_and_keeps_its_answers(
     assert {p.dtype for p in lstm.predictor.model.parameters()} == {torch.float32}
     assert (transformer.dtype, lstm.dtype) == ("bfloat16", "float32")
     assert lines[0] == "tr: bfloat16 weights"
-    assert lines[1].startswith("rnn: stays float32") and "lstm sentiment model" in lines[1]
+    assert lines[1].startswith("rnn: stays float32") and "family lstm, task sentiment" in lines[1]
 
     after = transformer.predictor.probabilities(TEXTS)
     assert after.dtype == torch.float32  # the answers are float32 whatever the weights

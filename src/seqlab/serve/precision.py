@@ -58,7 +58,7 @@ def apply_dtype(models: Iterable[LoadedModel], dtype: Dtype) -> list[str]:
         else:
             lines.append(
                 f"{model.name}: stays float32 (--dtype bfloat16 applies to attention sentiment "
-                f"classifiers; this is a {model.family} {model.task} model)"
+                f"classifiers; this one is family {model.family}, task {model.task})"
             )
     if dtype == "bfloat16" and not native_bfloat16():
         lines.append(
