@@ -15,7 +15,6 @@ Results are reported as measured; the verdict rules are stated in the report.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import shutil
 import tempfile
 import time
@@ -30,6 +29,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from seqlab._version import __version__
 from seqlab.lab.gradients import input_gradient_norms, seconds_per_training_step
+from seqlab.lab.workers import run_side_by_side
 from seqlab.models.memory import MemoryModel
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.memory.task import MemoryTask
@@ -330,25 +330,8 @@ def run_compare(settings: CompareSettings, *, console: Console | None = None) ->
 def run_jobs(
     jobs: list[TrainingJob], workers: int
 ) -> Iterator[tuple[int, tuple[RunResult, dict[str, list[float]] | None]]]:
-    """(job index, outcome) as each run finishes: in this process, or in ``workers`` processes.
-
-    Small models leave most of a core idle in Python overhead, so two single-threaded runs side
-    by side finish sooner than two runs one after the other on two threads. Workers are spawned
-    (not forked): a fork after torch has started its thread pool can deadlock.
-    """
-    if workers <= 1:
-        for index, job in enumerate(jobs):
-            yield index, _train_job(job)
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=workers) as pool:
-        indexed = pool.imap_unordered(_indexed_job, list(enumerate(jobs)))
-        yield from indexed
-
-
-def _indexed_job(item: tuple[int, TrainingJob]) -> tuple[int, tuple[RunResult, Any]]:
-    index, job = item
-    return index, _train_job(job)
+    """(job index, outcome) as each run finishes, ``workers`` runs side by side."""
+    return run_side_by_side(_train_job, jobs, workers)
 
 
 def run_result(

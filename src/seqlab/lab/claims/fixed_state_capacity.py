@@ -19,11 +19,9 @@ compare.match_model_size at the LSTM's parameter count.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import shutil
 import statistics
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from seqlab.lab.claims.verdicts import (
 )
 from seqlab.lab.compare import SOLVED, CompareSettings, match_model_size, memory_task, run_result
 from seqlab.lab.figures import COLOURS, LABELS, plt, png_bytes
+from seqlab.lab.workers import run_side_by_side
 from seqlab.tasks.memory.task import MemoryTask
 from seqlab.tasks.runner import count_parameters, train_run
 
@@ -175,21 +174,6 @@ def train_copy(run: CopyRun) -> dict[str, Any]:
     }
 
 
-def run_all(runs: list[CopyRun], workers: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(index, outcome) per run: here, or in ``workers`` spawned processes (as compare does)."""
-    if workers <= 1:
-        for index, run in enumerate(runs):
-            yield index, train_copy(run)
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=workers) as pool:
-        yield from pool.imap_unordered(_indexed, list(enumerate(runs)))
-
-
-def _indexed(item: tuple[int, CopyRun]) -> tuple[int, dict[str, Any]]:
-    return item[0], train_copy(item[1])
-
-
 def measure(settings: Settings) -> dict[str, Any]:
     compare = _compare_settings(settings)
     lstm_model: dict[str, Any] = {"hidden_size": settings["hidden_size"]}
@@ -212,7 +196,7 @@ def measure(settings: Settings) -> dict[str, Any]:
         for family in ("lstm", "transformer")
         for seed in seeds
     ]
-    outcomes = dict(run_all(runs, settings["jobs"]))
+    outcomes = dict(run_side_by_side(train_copy, runs, settings["jobs"]))
 
     def table(key: str) -> dict[str, dict[str, list[Any]]]:
         by_family: dict[str, dict[str, list[Any]]] = {"lstm": {}, "transformer": {}}

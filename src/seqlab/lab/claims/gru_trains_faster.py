@@ -24,12 +24,10 @@ claim is not yet measurable.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import random
 import shutil
 import statistics
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -49,6 +47,7 @@ from seqlab.lab.claims.verdicts import (
     Verdict,
 )
 from seqlab.lab.figures import COLOURS, LABELS, plt, png_bytes
+from seqlab.lab.workers import run_side_by_side
 from seqlab.tasks.base import RunConfig
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.runner import count_parameters, evaluate_split, train_run
@@ -217,21 +216,6 @@ def train_sentiment(run: SentimentRun) -> dict[str, Any]:
     }
 
 
-def run_all(runs: list[SentimentRun], workers: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(index, outcome) per run: here, or in ``workers`` spawned processes (as compare does)."""
-    if workers <= 1:
-        for index, run in enumerate(runs):
-            yield index, train_sentiment(run)
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=workers) as pool:
-        yield from pool.imap_unordered(_indexed, list(enumerate(runs)))
-
-
-def _indexed(item: tuple[int, SentimentRun]) -> tuple[int, dict[str, Any]]:
-    return item[0], train_sentiment(item[1])
-
-
 # ---- step timing ----
 
 
@@ -321,7 +305,7 @@ def measure(settings: Settings) -> dict[str, Any]:
         timing = step_times(settings, base)
         runs = [SentimentRun(base.settings, family, base.hidden_size, seed, train_file)
                 for family in ("lstm", "gru") for seed in seeds]  # fmt: skip
-        outcomes = dict(run_all(runs, settings["jobs"]))
+        outcomes = dict(run_side_by_side(train_sentiment, runs, settings["jobs"]))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results: dict[str, list[dict[str, Any]]] = {"lstm": [], "gru": []}
