@@ -18,7 +18,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +48,11 @@ STOP_AT = {"recall": 0.99, "adding": 0.005, "copy": 0.99}
 MIN_DELTA = {"recall": 0.02, "adding": 0.005, "copy": 0.02}
 
 
+# The knobs of one training run that an experiment built on compare's runs may set.
+RUN_KNOBS = ("steps", "batch_size", "eval_every", "eval_examples", "jobs", "parameter_budget",
+             "init", "recurrent_init", "seed", "device")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CompareSettings:
     tasks: tuple[str, ...] = ("recall", "adding")
@@ -74,6 +79,13 @@ class CompareSettings:
     def quick(cls) -> CompareSettings:
         """A few minutes on a 2-core CPU: shorter distances, a smaller budget."""
         return cls(distances=(10, 20, 50), steps=400, batch_size=64, eval_examples=256)
+
+    @classmethod
+    def from_knobs(cls, knobs: Mapping[str, Any], **experiment: Any) -> CompareSettings:
+        """The settings of an experiment that reuses these runs (a claim): the run knobs it sets
+        among RUN_KNOBS, the rest at their defaults, and ``experiment`` (tasks, families,
+        distances) as it gives them."""
+        return cls(**{name: knobs[name] for name in RUN_KNOBS if name in knobs}, **experiment)
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.families if name not in FAMILY_ORDER]

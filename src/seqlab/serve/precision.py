@@ -47,10 +47,10 @@ def apply_dtype(models: Iterable[LoadedModel], dtype: Dtype) -> list[str]:
     runs in (and why a model stays float32), for the start-up log."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if dtype == "float32":
+        return []
     lines = []
     for model in models:
-        if dtype == "float32":
-            continue
         if can_run_in_bfloat16(model):
             model.predictor.model.to(torch.bfloat16)
             model.dtype = "bfloat16"
@@ -60,7 +60,7 @@ def apply_dtype(models: Iterable[LoadedModel], dtype: Dtype) -> list[str]:
                 f"{model.name}: stays float32 (--dtype bfloat16 applies to attention sentiment "
                 f"classifiers; this one is family {model.family}, task {model.task})"
             )
-    if dtype == "bfloat16" and not native_bfloat16():
+    if not native_bfloat16():
         lines.append(
             "warning: this CPU has no native bfloat16 instructions, so bfloat16 runs slower than "
             "float32 here; drop --dtype bfloat16"

@@ -133,17 +133,10 @@ class CopyRun:
 
 
 def _compare_settings(settings: Settings) -> CompareSettings:
-    return CompareSettings(
-        tasks=("copy",),
-        families=("lstm", "transformer"),
+    return CompareSettings.from_knobs(
+        settings, tasks=("copy",), families=("lstm", "transformer"),
         distances=(settings["distance"],),
-        steps=settings["steps"],
-        batch_size=settings["batch_size"],
-        eval_every=settings["eval_every"],
-        eval_examples=settings["eval_examples"],
-        jobs=settings["jobs"],
-        device=settings["device"],
-    )
+    )  # fmt: skip
 
 
 def copy_task(run: CopyRun) -> MemoryTask:

@@ -87,17 +87,8 @@ def equal_parameter_runs(settings: Settings) -> dict[str, Any]:
         raise SeqlabError(
             f"memory_tasks ({tasks}) must start with recall: its gap is the verdict's"
         )
-    compare = CompareSettings(
-        tasks=tasks,
-        families=("lstm", "gru"),
-        distances=(settings["distance"],),
-        steps=settings["steps"],
-        batch_size=settings["batch_size"],
-        eval_every=settings["eval_every"],
-        eval_examples=settings["eval_examples"],
-        jobs=settings["jobs"],
-        parameter_budget=settings["parameter_budget"],
-        device=settings["device"],
+    compare = CompareSettings.from_knobs(
+        settings, tasks=tasks, families=("lstm", "gru"), distances=(settings["distance"],)
     )
     sizes = {family: match_model_size(compare, family)[0] for family in compare.families}
     seeds = list(range(settings["seeds"]))

@@ -57,20 +57,11 @@ def compare_settings(settings: Settings) -> CompareSettings:
 
 
 def _compare_settings(settings: Settings) -> CompareSettings:
-    return CompareSettings(
+    return CompareSettings.from_knobs(
+        settings,
         tasks=("recall",),
         families=tuple(family for family in FAMILY_ORDER if family in settings["distances"]),
         distances=tuple(sorted({d for ds in settings["distances"].values() for d in ds})),
-        steps=settings["steps"],
-        batch_size=settings["batch_size"],
-        eval_every=settings["eval_every"],
-        eval_examples=settings["eval_examples"],
-        jobs=settings["jobs"],
-        parameter_budget=settings["parameter_budget"],
-        init=settings["init"],
-        recurrent_init=settings["recurrent_init"],
-        seed=settings["seed"],
-        device=settings["device"],
     )
 
 
