@@ -26,6 +26,7 @@ from torch import nn
 
 import seqlab.nn
 from seqlab.lab.claims.base import Claim, Settings, hardware
+from seqlab.lab.claims.interleaved_timing import clock, interleaved_medians
 from seqlab.lab.claims.verdicts import SHORT_SEQUENCE_RULE, Numbers, short_sequence_overhead
 from seqlab.lab.figures import COLOURS, LABELS, plt, png_bytes
 
@@ -71,18 +72,21 @@ def measure(settings: Settings) -> dict[str, Any]:
     recurrent, transformer = matched_layers(settings["d_model"], settings["heads"])
     recurrent, transformer = recurrent.to(device).eval(), transformer.to(device).eval()
     seconds: dict[str, dict[str, float]] = {"lstm": {}, "transformer": {}}
+    clock_name, _ = clock(device)
     for length in settings["lengths"]:
         x = torch.randn(1, length, settings["d_model"], device=device)  # (B, T, D)
         with torch.no_grad():
-            for family, layer in (("lstm", recurrent), ("transformer", transformer)):
-                seconds[family][str(length)] = median_seconds(
-                    partial(layer, x),
-                    repeats=settings["repeats"],
-                    warmup=settings["warmup"],
-                    device=device,
-                )
+            timings = interleaved_medians(
+                {"lstm": partial(recurrent, x), "transformer": partial(transformer, x)},
+                repeats=settings["repeats"],
+                warmup=settings["warmup"],
+                device=device,
+            )
+        for family, median in timings.items():
+            seconds[family][str(length)] = median
     return {
         "hardware": hardware(device),
+        "clock": clock_name,
         "short_lengths": list(settings["short_lengths"]),
         "lengths": list(settings["lengths"]),
         "parameters": {"lstm": _count(recurrent), "transformer": _count(transformer)},
@@ -124,8 +128,10 @@ CLAIM = Claim(
         "seqlab.nn.LSTM reading the same width, its hidden size chosen so the parameter counts "
         "match as closely as possible, each run forward in evaluation mode without gradients on "
         "a batch of one sequence of length 2 and 3, and of a few longer lengths for context. "
-        "Each latency is the median of many repeats after a warm-up; on a GPU each run waits "
-        "for the device. The Transformer/LSTM latency ratio at lengths 2 and 3 decides."
+        "The two layers are timed in alternation, one call each per round, and each latency is "
+        "the median over many rounds after a warm-up, on process CPU time with one torch thread "
+        "(other processes do not inflate it) and the wall clock otherwise; on a GPU each run "
+        "waits for the device. The Transformer/LSTM latency ratio at lengths 2 and 3 decides."
     ),
     rule=SHORT_SEQUENCE_RULE,
     verdict=short_sequence_overhead,
