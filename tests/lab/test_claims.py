@@ -372,6 +372,15 @@ def test_the_table_is_printed_without_json(
     assert "local-attention-memory" in out and verdicts.NOT_YET_MEASURABLE in out
 
 
+def test_a_report_folder_that_is_a_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    taken = tmp_path / "report"
+    taken.write_text("not a folder")
+    with pytest.raises(SeqlabError, match=r"^--out .*report is a file; give a folder") as error:
+        claims_command.run(_args(taken, "padding-invariance"))
+    assert "\n" not in str(error.value)
+    assert taken.read_text() == "not a folder"  # nothing the user had is touched
+
+
 def test_an_unknown_claim_is_a_one_line_error_listing_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(SeqlabError) as error:
         claims_command.run(_args(tmp_path, "padding-invariance", "no-such-claim"))

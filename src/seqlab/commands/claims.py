@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.utils.console import output_console
 
     claims = select(args.only)
+    if args.out.exists() and not args.out.is_dir():
+        # Checked before any claim runs: the full run takes minutes to find this out otherwise.
+        raise SeqlabError(f"--out {args.out} is a file; give a folder for the report")
     if args.threads < 1:
         raise SeqlabError(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)  # recorded in the report's machine block
