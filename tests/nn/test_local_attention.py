@@ -99,3 +99,27 @@ def test_bad_arguments_are_refused_with_the_shapes() -> None:
         local_attention(q, k, v, window=0, causal=True)
     with pytest.raises(ValueError, match="key_padding_mask must be"):
         local_attention(q, k, v, window=2, causal=True, key_padding_mask=torch.ones(2, 7).bool())
+
+
+def test_window_mask_after_cached_keys_places_the_queries_last() -> None:
+    """Two queries after four cached keys sit at positions 4 and 5: rows 4 and 5 of the band."""
+    band = window_mask(2, 3, causal=True, key_length=6)
+    assert band.tolist() == [
+        [False, False, True, True, True, False],
+        [False, False, False, True, True, True],
+    ]
+    for causal in (True, False):
+        assert torch.equal(
+            window_mask(3, 4, causal=causal, key_length=9), window_mask(9, 4, causal=causal)[-3:]
+        )
+
+
+def test_dropout_on_the_weights_is_applied_and_unbiased() -> None:
+    """Each draw differs from the output without dropout; the mean over 4,000 draws (one batch
+    of copies) is that output: dropout scales the kept weights by 1 / (1 - p)."""
+    q, k, v = (x[:1, :1].expand(4000, 1, 9, 8) for x in _qkv(T=9))  # (4000, 1, T, Dh)
+    plain = local_attention(q[:1], k[:1], v[:1], window=3, causal=False, block_size=4)
+    torch.manual_seed(0)
+    dropped = local_attention(q, k, v, window=3, causal=False, dropout=0.5, block_size=4)
+    assert (dropped[0] - plain[0]).abs().max() > 0.1
+    torch.testing.assert_close(dropped.mean(0, keepdim=True), plain, rtol=0.0, atol=0.06)

@@ -71,6 +71,8 @@ class RecurrentBackbone(nn.Module):
 class TransformerBackbone(nn.Module):
     """Positions, dropout and a Transformer encoder stack; causal when the task reads left to right.
 
+    config.window makes the self-attention local: a causal band when ``causal``, else centred.
+
     The paper adds positional encodings to embeddings scaled by sqrt(d_model) (sec. 3.4); the
     scaling belongs to whoever owns the embedding table, so task models apply it, not this class.
     """
@@ -93,6 +95,8 @@ class TransformerBackbone(nn.Module):
             activation=config.activation,
             norm_first=config.norm_first,
             impl=config.impl,
+            # Local attention: causal band when the backbone reads left to right, else centred.
+            window=config.window,
         )
         self.output_size = config.d_model
 

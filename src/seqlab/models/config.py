@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from seqlab.models.config_checks import check_window
+
 RecurrentFamily = Literal["rnn", "lstm", "gru"]
 RECURRENT_FAMILIES: tuple[str, ...] = ("rnn", "lstm", "gru")
 FAMILIES: tuple[str, ...] = (*RECURRENT_FAMILIES, "transformer")
@@ -104,6 +106,14 @@ class TransformerConfig:
     pooling: how a classifier turns the sequence into one vector: "cls" (the output at a [CLS]
     token the task puts first, as BERT does) or "mean" over real tokens.
 
+    window: None (default) is full self-attention; an int w is local (sliding-window) attention
+    of w tokens in every layer (Beltagy et al. 2020, Longformer; seqlab.nn.local_attention),
+    computed in blocks with memory linear in the length. The band is centred, [i - w//2,
+    i + w//2], in the bidirectional encoders (the sentiment classifier, the forecaster, whose
+    tokens are patches when patch_length is set) and causal, (i - w, i], where the backbone reads
+    left to right (the memory task). 1 <= w <= max_len; a window covering the whole sequence is
+    full attention.
+
     Used by the forecaster only (seqlab.models.forecaster.TransformerForecaster; other tasks
     ignore them): patch_length (None: one token per time step; P: non-overlapping patches of P
     steps, as PatchTST), instance_norm (reversible instance normalisation, RevIN) and
@@ -127,6 +137,7 @@ class TransformerConfig:
     patch_length: int | None = None
     instance_norm: bool = False
     channel_independent: bool | None = None
+    window: int | None = None
 
     def __post_init__(self) -> None:
         if self.patch_length is not None and self.patch_length < 1:
@@ -139,6 +150,7 @@ class TransformerConfig:
                 f"model.d_model ({self.d_model}) must be divisible by model.num_heads "
                 f"({self.num_heads})"
             )
+        check_window(self.window, name="window", max_len=self.max_len)
 
 
 @dataclass(frozen=True)

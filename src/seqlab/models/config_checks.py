@@ -16,3 +16,23 @@ def check_dropout(value: float) -> None:
     """A dropout probability in [0, 1)."""
     if not 0.0 <= value < 1.0:
         raise ValueError(f"model.dropout ({value}) must be in [0, 1)")
+
+
+def check_window(window: int | None, *, name: str, max_len: int) -> None:
+    """The local-attention window in field ``name``: None (full attention) or a number of
+    tokens from 1 to ``max_len``. A larger window could never be filled (no sequence
+    is longer than max_len), so it is refused as a likely typo rather than silently equal to full
+    attention; a window of 1 (each token attends itself alone) is allowed, causal or centred."""
+    if window is None:
+        return
+    if window < 1:
+        raise ValueError(
+            f"model.{name} ({window}) must be a positive number of tokens, "
+            "or null for full attention"
+        )
+    if window > max_len:
+        raise ValueError(
+            f"model.{name} ({window}) is larger than model.max_len ({max_len}), the longest "
+            f"sequence the model reads; set model.{name} to at most {max_len}, "
+            "or null for full attention"
+        )

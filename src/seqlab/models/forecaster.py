@@ -344,7 +344,9 @@ class TransformerForecaster(nn.Module):
     its own sequence (channel independence), so that with output_features = 1 the other variables
     serve as covariates of the target; and seqlab's encoder uses LayerNorm where PatchTST uses
     BatchNorm. Shorter token sequences are the point of patching: attention costs O(N^2), and a
-    patch carries local shape that a single step does not.
+    patch carries local shape that a single step does not. ``config.window`` (w tokens) is the
+    other way to that end: each token attends a centred band of w tokens (patches, when
+    patched), O(N w) (seqlab.nn.local_attention).
     Head: dropout, then one Linear from the flattened (N * D) encoder outputs to horizon * F_out
     values; its size fixes the window length, so forward requires T = input_length.
     instance_norm: ReversibleInstanceNorm around the whole network. extra_inputs: the number of

@@ -10,6 +10,8 @@ References:
   d_ff 2048, 6 encoder and 6 decoder layers, dropout 0.1, post-norm; sec. 3.4: the two
   embeddings and the pre-softmax projection share one matrix when the vocabulary is shared.
   Seq2SeqTransformerConfig's defaults are this base model.
+- Beltagy et al. 2020, "Longformer", sec. 3.1: sliding-window (local) self-attention
+  (`window`, `decoder_window`; seqlab.nn.local_attention).
 - Press and Wolf 2017, "Using the Output Embedding to Improve Language Models": tying the target
   embedding to the output projection (`tie_output`).
 - Luong, Pham and Manning 2015, "Effective Approaches to Attention-based Neural Machine
@@ -22,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from seqlab.models.config_checks import check_dropout, check_positive
+from seqlab.models.config_checks import check_dropout, check_positive, check_window
 
 __all__ = ["Seq2SeqConfig", "Seq2SeqRecurrentConfig", "Seq2SeqTransformerConfig"]
 
@@ -43,6 +45,12 @@ class Seq2SeqTransformerConfig:
     stacks; see seqlab.nn.transformer). max_len: the longest source or target (BOS included) the
     sinusoidal table covers. tie_output: the target embedding is the output projection.
     share_embeddings: one matrix for source, target and output (a joint vocabulary).
+
+    window: the encoder's self-attention, None (default) full or an int w for local attention
+    over a centred band of w tokens, [i - w//2, i + w//2] (the encoder reads both ways).
+    decoder_window: the decoder's self-attention, None full or an int w for a causal band,
+    (i - w, i]: each target token sees itself and the w - 1 before it, in training and in cached
+    decoding alike. Cross-attention always reads the whole source. Each is 1 to max_len.
     """
 
     family: Literal["transformer"] = "transformer"
@@ -58,12 +66,16 @@ class Seq2SeqTransformerConfig:
     tie_output: bool = True
     share_embeddings: bool = False
     impl: Literal["fused", "reference"] = "fused"
+    window: int | None = None
+    decoder_window: int | None = None
 
     def __post_init__(self) -> None:
         check_positive(
             self, "d_model", "num_heads", "num_encoder_layers", "num_decoder_layers",
             "dim_feedforward", "max_len",
         )  # fmt: skip
+        check_window(self.window, name="window", max_len=self.max_len)
+        check_window(self.decoder_window, name="decoder_window", max_len=self.max_len)
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"model.d_model ({self.d_model}) must be divisible by model.num_heads "

@@ -6,6 +6,8 @@ References:
   shared vocabulary, one matrix for both embeddings and the pre-softmax projection, sec. 3.5
   sinusoidal positions added to the embeddings (seqlab.nn.positions), sec. 5.4 dropout on their
   sum; Table 3's base model is Seq2SeqTransformerConfig's default.
+- Beltagy et al. 2020, "Longformer": config.window (encoder, centred band) and
+  config.decoder_window (decoder self-attention, causal band) make self-attention local.
 - Press and Wolf 2017: the tied output projection (seqlab.models.seq2seq_embeddings).
 
 Teacher forcing: forward(src_ids, src_lengths, tgt_in_ids, tgt_lengths) -> logits (B, T, V),
@@ -109,12 +111,16 @@ class TransformerSeq2Seq(nn.Module):
         )
         self.positions = SinusoidalPositions(config.max_len, config.d_model)
         self.dropout = nn.Dropout(config.dropout)
+        # Local attention where configured: the encoder's band is centred (it runs non-causal),
+        # the decoder's causal (its self-attention is); cross-attention always reads everything.
         self.encoder = TransformerEncoder.build(
-            num_layers=config.num_encoder_layers, **self._layer_sizes(config)
-        )
+            num_layers=config.num_encoder_layers, window=config.window,
+            **self._layer_sizes(config),
+        )  # fmt: skip
         self.decoder = TransformerDecoder.build(
-            num_layers=config.num_decoder_layers, **self._layer_sizes(config)
-        )
+            num_layers=config.num_decoder_layers, window=config.decoder_window,
+            **self._layer_sizes(config),
+        )  # fmt: skip
 
     @staticmethod
     def _layer_sizes(config: Seq2SeqTransformerConfig) -> _LayerArguments:

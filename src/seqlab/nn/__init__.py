@@ -1,14 +1,16 @@
 """seqlab.nn: the building blocks of both model families.
 
-Recurrent cells and layers (``RNN``, ``LSTM``, ``GRU``), attention, positions, the Transformer
-layers and stacks, and ``recorded_attention`` (every attention map of one forward pass). Every
-block that torch also implements has a readable ``impl="reference"`` path and a fast
-``impl="fused"`` path over one parameter set. Importing this package loads torch only.
+Recurrent cells and layers (``RNN``, ``LSTM``, ``GRU``), attention (full, and local:
+``local_attention`` with its band ``window_mask``), positions, the Transformer layers and
+stacks, and ``recorded_attention`` (every attention map of one forward pass). Every block that
+torch also implements has a readable ``impl="reference"`` path and a fast ``impl="fused"`` path
+over one parameter set. Importing this package loads torch only.
 """
 
 from seqlab.nn.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
 from seqlab.nn.attention_maps import AttentionRecord, recorded_attention
 from seqlab.nn.cells import GRUCell, LSTMCell, RNNCell
+from seqlab.nn.local_attention import local_attention, window_mask
 from seqlab.nn.masks import causal_mask, padding_mask
 from seqlab.nn.positions import LearnedPositions, SinusoidalPositions
 from seqlab.nn.recurrent import GRU, LSTM, RNN, RecurrentTrace
@@ -39,7 +41,9 @@ __all__ = [
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "causal_mask",
+    "local_attention",
     "padding_mask",
     "recorded_attention",
     "scaled_dot_product_attention",
+    "window_mask",
 ]

@@ -7,6 +7,9 @@ References:
   head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V), d_k = d_v = d_model / h.
 - Same paper, sec. 3.2.3: masked (causal) self-attention in the decoder, encoder-decoder
   (cross-) attention whose keys and values come from the encoder output.
+- Beltagy et al. 2020, "Longformer", sec. 3.1: sliding-window (local) self-attention, each query
+  seeing only the keys within `window` positions of it (seqlab.nn.local_attention), selected with
+  MultiHeadAttention's `window`.
 - torch.nn.MultiheadAttention: parameter layout (`in_proj_weight` (3D, D), `in_proj_bias`,
   `out_proj`), copied so its state dict loads unchanged and `from_torch` is a plain copy.
 
@@ -36,6 +39,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.nn.impl import ImplChoice, check_impl
+from seqlab.nn.local_attention import (
+    block_size_for,
+    local_attention,
+    window_mask,
+    window_reach,
+)
 from seqlab.nn.masks import append_padding_mask, attention_mask, guard_empty_rows
 
 __all__ = ["AttentionOutput", "KVCache", "MultiHeadAttention", "scaled_dot_product_attention"]
@@ -178,6 +187,15 @@ class MultiHeadAttention(ImplChoice, nn.Module):
 
     `in_proj_weight` (3D, D) stacks W^Q, W^K, W^V (all heads side by side) so self-attention is a
     single matmul, as in torch; cross-attention uses its row slices. `out_proj` is W^O.
+
+    window: None (default) is full attention. An int w makes self-attention local (Longformer's
+    sliding window, seqlab.nn.local_attention): with causal=True query p sees keys (p - w, p],
+    otherwise the centred band [p - w//2, p + w//2]; positions count on after a cache's keys.
+    The fused path without cached keys or an attn_mask computes it in blocks
+    (seqlab.nn.local_attention: memory linear in T, no T x T matrix); after cached keys, or with an
+    attn_mask (a T x S tensor already), it gives the band to the fused kernel as a mask, reading
+    only the keys within reach. The reference path applies the band as a mask, so the weights it
+    returns are zero outside the band. A module with a window is for self-attention only.
     """
 
     def __init__(
@@ -188,8 +206,11 @@ class MultiHeadAttention(ImplChoice, nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         impl: str = "fused",
+        window: int | None = None,
     ) -> None:
         super().__init__()
+        if window is not None and window < 1:
+            raise ValueError(f"window ({window}) must be at least 1, or None for full attention")
         if num_heads <= 0 or embed_dim % num_heads != 0:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
@@ -201,6 +222,7 @@ class MultiHeadAttention(ImplChoice, nn.Module):
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
         self.impl = impl
+        self.window = window
         self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
         if bias:
             self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dim))
@@ -276,11 +298,17 @@ class MultiHeadAttention(ImplChoice, nn.Module):
         (B, T, S) or (B, H, T, S) bool, True = may attend. cache: a KVCache to append to
         (self-attention) or to fill once and reuse (cross-attention; later calls may pass the same
         memory or any tensor, it is not read again). Returns AttentionOutput(output (B, T, D),
-        weights (B, H, T, S) or None); weights need impl="reference".
+        weights (B, H, T, S) or None); weights need impl="reference". With a `window`, keys
+        outside each query's band are masked as well (class docstring).
         """
         B, T, D = query.shape
         if self.embed_dim != D:
             raise ValueError(f"query width ({D}) must equal embed_dim ({self.embed_dim})")
+        if key is not None and self.window is not None:
+            raise ValueError(
+                f"window ({self.window}) applies to self-attention (key=None); cross-attention "
+                "needs a MultiHeadAttention without a window"
+            )
         if key is None:
             if value is not None:
                 raise ValueError(
@@ -310,12 +338,63 @@ class MultiHeadAttention(ImplChoice, nn.Module):
                 if cache is not None:
                     cache.fill(k, v, key_padding_mask)
 
-        mask = attention_mask(
-            key_padding_mask=key_padding_mask, attn_mask=attn_mask, key_len=k.shape[2]
-        )  # (B|1, H|1, T|1, S) or None
         dropout = self.dropout if self.training else 0.0
-        attn = scaled_dot_product_attention(
-            q, k, v, mask, causal, dropout, impl=self.impl, need_weights=need_weights
-        )  # (B, H, T, Dh)
+        if self.window is None:
+            mask = attention_mask(
+                key_padding_mask=key_padding_mask, attn_mask=attn_mask, key_len=k.shape[2]
+            )  # (B|1, H|1, T|1, S) or None
+            attn = scaled_dot_product_attention(
+                q, k, v, mask, causal, dropout, impl=self.impl, need_weights=need_weights
+            )  # (B, H, T, Dh)
+        else:
+            attn = self._windowed_attention(
+                q, k, v, key_padding_mask, attn_mask, causal, dropout, need_weights=need_weights
+            )  # (B, H, T, Dh)
         heads = attn.output.transpose(1, 2).reshape(B, T, D)  # (B, T, D)  Concat(head_1..head_h)
         return AttentionOutput(self.out_proj(heads), attn.weights)  # (B, T, D) W^O
+
+    def _windowed_attention(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        key_padding_mask: Tensor | None,
+        attn_mask: Tensor | None,
+        causal: bool,
+        dropout: float,
+        *,
+        need_weights: bool,
+    ) -> AttentionOutput:
+        """Self-attention over q (B, H, T, Dh) and k, v (B, H, S, Dh) with each query limited to
+        its window; the queries are the last T of the S key positions (S > T after a cache).
+
+        With a cache, keys older than every query's window stay in the cache and are masked here,
+        not dropped: the cache's length is the position counter of decoding (TransformerCache's
+        offset places the next token's position encoding and the causal rule), and the reference
+        path's weights keep their (B, H, T, S) shape. The fused path reads only the keys inside
+        the reach, so a decoding step costs O(window), not O(S)."""
+        window = self.window
+        assert window is not None  # forward calls this only with a window
+        T, S = q.shape[2], k.shape[2]
+        if self.impl == "fused" and not need_weights and T == S and attn_mask is None:
+            # No cached keys before these queries: the blocked kernel, never a T x T matrix.
+            out = local_attention(
+                q, k, v, window=window, causal=causal, key_padding_mask=key_padding_mask,
+                dropout=dropout, block_size=block_size_for(window),
+            )  # fmt: skip
+            return AttentionOutput(out, None)  # (B, H, T, Dh)
+        # Decoding steps after cached keys (T x S with T small), an explicit mask, or the
+        # reference path: the band joins the other masks. The band already holds the causal rule
+        # (no key after the query) when causal, so the kernel is called without it.
+        mask = attention_mask(
+            key_padding_mask=key_padding_mask, attn_mask=attn_mask, key_len=S
+        )  # (B|1, H|1, T|1, S) or None
+        band = window_mask(T, window, causal=causal, key_length=S, device=q.device)  # (T, S)
+        mask = band[None, None] if mask is None else mask & band  # (B|1, H|1, T, S)
+        if self.impl == "fused":
+            # Keys before the earliest position any query's window reaches get zero weight.
+            first = max(0, S - T - window_reach(window, causal)[0])
+            k, v, mask = k[:, :, first:], v[:, :, first:], mask[..., first:]  # (.., S - first, .)
+        return scaled_dot_product_attention(
+            q, k, v, mask, False, dropout, impl=self.impl, need_weights=need_weights
+        )  # (B, H, T, Dh)

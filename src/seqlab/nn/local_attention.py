@@ -16,7 +16,13 @@ looks to. Keys are laid out by ``Tensor.unfold`` (a view, no copy), so the score
 Padding follows seqlab's convention (bool, True = a real token, may be attended); a query whose
 window holds no real key outputs zeros, as in ``scaled_dot_product_attention``. When the window
 covers the whole sequence the result equals full attention (causal or not) within float
-rounding: the same softmax over the same keys.
+rounding: the same softmax over the same keys. A centred window of even width w reaches w / 2
+keys on each side, the same band as w + 1.
+
+Dropout on the attention weights (as in ``scaled_dot_product_attention``, a deviation from eq. 1
+that the paper's code and torch make) acts on the blocked weights: a slot outside the band holds
+weight 0 whether dropped or not, so it is the same distribution as dropout on the banded T x T
+weights.
 """
 
 from __future__ import annotations
@@ -26,25 +32,50 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["local_attention", "window_mask"]
+__all__ = ["block_size_for", "local_attention", "window_mask", "window_reach"]
 
 
-def _reach(window: int, causal: bool) -> tuple[int, int]:
-    """How many positions before and after a query its window reaches."""
+def window_reach(window: int, causal: bool) -> tuple[int, int]:
+    """How many positions before and after a query its window reaches: (w - 1, 0) causal,
+    (w // 2, w // 2) centred."""
     if causal:
         return window - 1, 0
     return window // 2, window // 2
 
 
+def block_size_for(window: int) -> int:
+    """A block size suited to ``window``: the window itself, kept within [16, 64]. Each block
+    scores b (1 + ceil(before / b) + ceil(after / b)) keys per query, so a block much wider than
+    the window scores mostly keys outside it (at T = 4,096 and w = 16, blocks of 64 take about
+    four times as long as blocks of 16 on one CPU thread), while blocks under 16 queries are too
+    many small matrix products."""
+    return min(64, max(16, window))
+
+
 def window_mask(
-    length: int, window: int, *, causal: bool, device: torch.device | None = None
+    length: int,
+    window: int,
+    *,
+    causal: bool,
+    key_length: int | None = None,
+    device: torch.device | str | None = None,
 ) -> Tensor:
-    """(T, T) bool, True where query i may attend key j under the window rule (the band the
-    reference path uses, and what ``local_attention`` computes without materialising)."""
-    before, after = _reach(window, causal)
-    positions = torch.arange(length, device=device)
-    offset = positions[None, :] - positions[:, None]  # (T, T): key minus query
-    return (offset >= -before) & (offset <= after)
+    """(T, S) bool, True where query i may attend key j under the window rule (the band the
+    reference path uses, and what ``local_attention`` computes without materialising).
+
+    length: T queries. key_length: S keys (default T); the queries are the last T of them, at
+    positions S - T + i, as in incremental decoding after S - T cached keys (the alignment
+    seqlab.nn.masks.causal_mask uses)."""
+    if window < 1:
+        raise ValueError(f"window ({window}) must be at least 1")
+    key_length = length if key_length is None else key_length
+    if key_length < length:
+        raise ValueError(f"key_length ({key_length}) must be at least length ({length})")
+    before, after = window_reach(window, causal)
+    query_position = torch.arange(length, device=device) + (key_length - length)  # (T,)
+    key_position = torch.arange(key_length, device=device)  # (S,)
+    offset = key_position[None, :] - query_position[:, None]  # (T, S): key minus query
+    return (offset >= -before) & (offset <= after)  # (T, S)
 
 
 def local_attention(
@@ -55,12 +86,14 @@ def local_attention(
     window: int,
     causal: bool,
     key_padding_mask: Tensor | None = None,
+    dropout: float = 0.0,
     block_size: int = 64,
 ) -> Tensor:
     """Sliding-window self-attention over q, k (B, H, T, Dh) and v (B, H, T, Dv); returns
     (B, H, T, Dv). window: keys each query may see (see the module docstring); causal: the
     window ends at the query, else it is centred on it. key_padding_mask: (B, T) bool, True = real
-    token. block_size: queries per block (memory ~ T (window + 2 block_size) per head)."""
+    token. dropout: probability applied to the weights, only when > 0 (callers pass 0.0 in eval
+    mode). block_size: queries per block (memory ~ T (window + 2 block_size) per head)."""
     if q.dim() != 4 or k.shape != q.shape or v.shape[:3] != q.shape[:3]:
         raise ValueError(
             f"q, k (B, H, T, Dh) must match and v must be (B, H, T, Dv); got {tuple(q.shape)}, "
@@ -68,13 +101,15 @@ def local_attention(
         )
     if window < 1 or block_size < 1:
         raise ValueError(f"window ({window}) and block_size ({block_size}) must be at least 1")
+    if not 0.0 <= dropout <= 1.0:
+        raise ValueError(f"dropout ({dropout}) must be in [0, 1]")
     B, H, T, _ = q.shape
     if key_padding_mask is not None and key_padding_mask.shape != (B, T):
         raise ValueError(
             f"key_padding_mask must be (B, T) = {(B, T)}, got {tuple(key_padding_mask.shape)}"
         )
     b = min(block_size, T)
-    before, after = _reach(window, causal)
+    before, after = window_reach(window, causal)
     blocks_before, blocks_after = math.ceil(before / b), math.ceil(after / b)
     blocks = math.ceil(T / b)
     span = b * (blocks_before + 1 + blocks_after)
@@ -113,5 +148,7 @@ def local_attention(
     scores.masked_fill_(~(allowed | ~row_has_key), float("-inf"))
     weights = torch.softmax(scores, dim=-1)  # (B, H, blocks, b, span)
     del scores
+    if dropout > 0.0:
+        weights = torch.nn.functional.dropout(weights, p=dropout)  # (B, H, blocks, b, span)
     output = (weights @ keys_by_block(v)) * row_has_key  # (B, H, blocks, b, Dv)
     return output.reshape(B, H, padded_length, v.shape[-1])[:, :, :T]  # (B, H, T, Dv)

@@ -15,6 +15,10 @@ References:
   `linear1`, `linear2`, `norm1`.., `dropout1`..), dropout placement and initialisation are theirs,
   so `from_torch` copies weights and both compute the same function. The decoder's cross-attention
   is named `cross_attn` (torch: `multihead_attn`).
+- Beltagy et al. 2020, "Longformer", sec. 3.1: `window` makes a layer's self-attention local
+  (sliding window; seqlab.nn.attention.MultiHeadAttention and seqlab.nn.local_attention), causal
+  or centred as the `causal` flag of forward says. The decoder's cross-attention stays full: its
+  keys are the source, whose positions do not line up with the target's.
 
 Masks follow seqlab's convention (seqlab.nn.masks): bool, True = real token / may attend.
 Shape legend: B batch, T target length, S source (memory) length, D model width, H heads, L layers.
@@ -143,6 +147,10 @@ class _TransformerLayer(_ImplSwitch, nn.Module):
     """What both layer kinds share: self-attention (and, in the decoder, cross-attention), the
     feed-forward network of eq. 2, a LayerNorm and a dropout around each sub-layer, and the copy
     from torch.nn. Submodules are made in torch's order, so the same seed gives the same weights.
+
+    window: None (default) is full self-attention; an int w limits each query to the w-token
+    band of MultiHeadAttention's `window` (causal when forward's `causal` is True, else centred).
+    It adds no parameters, so a state dict loads with or without it.
     """
 
     has_cross_attention: ClassVar[bool]
@@ -159,13 +167,14 @@ class _TransformerLayer(_ImplSwitch, nn.Module):
         layer_norm_eps: float = 1e-5,
         bias: bool = True,
         impl: str = "fused",
+        window: int | None = None,
     ) -> None:
         super().__init__()
         self.activation = _activation(activation)
         self.activation_name = activation
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(
-            d_model, num_heads, dropout=dropout, bias=bias, impl=impl
+            d_model, num_heads, dropout=dropout, bias=bias, impl=impl, window=window
         )
         if self.has_cross_attention:
             self.cross_attn = MultiHeadAttention(
@@ -182,6 +191,11 @@ class _TransformerLayer(_ImplSwitch, nn.Module):
         self.dropout2 = nn.Dropout(dropout)
         if self.has_cross_attention:
             self.dropout3 = nn.Dropout(dropout)
+
+    @property
+    def window(self) -> int | None:
+        """The self-attention's window (None: full attention)."""
+        return self.self_attn.window
 
     @classmethod
     def from_torch(
@@ -347,13 +361,15 @@ class _TransformerStack(_ImplSwitch, nn.Module, Generic[LayerT]):
         bias: bool = True,
         impl: str = "fused",
         final_norm: bool | None = None,
+        window: int | None = None,
     ) -> Self:
         """num_layers identical-shaped layers; final_norm defaults to norm_first, since a pre-norm
-        stack's output is otherwise never normalised."""
+        stack's output is otherwise never normalised. window: every layer's self-attention window
+        (None: full attention; see _TransformerLayer)."""
         layers = [
             cls.layer_class(d_model, num_heads, dim_feedforward, dropout, activation=activation,
                             norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias,
-                            impl=impl)
+                            impl=impl, window=window)
             for _ in range(num_layers)
         ]  # fmt: skip
         use_norm = norm_first if final_norm is None else final_norm

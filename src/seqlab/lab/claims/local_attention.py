@@ -2,24 +2,124 @@
 attention is needed.
 
 Vaswani et al. 2017, sec. 4 (table 1): self-attention compares every pair of positions, so the
-score and weight matrices softmax(Q K^T / sqrt(d_k)) hold H T^2 numbers per sequence; a local
-window of w keys per query (Beltagy et al. 2020, Longformer) holds H T w. seqlab has no local or
-sparse attention yet, so the comparison the claim needs cannot be made; what can be measured now
-is the full attention half: the bytes of the weight matrix seqlab's reference attention path
-materialises, at growing lengths, and the slope of their log-log fit (2 for quadratic).
+scores and weights softmax(Q K^T / sqrt(d_k)) of one layer hold H T^2 numbers per sequence; a
+sliding window of w keys per query (Beltagy et al. 2020, Longformer, sec. 3.1) holds about H T w.
+At 16,384 tokens and 4 heads the two (H, T, T) float32 matrices take 8 GiB; a window of 256
+takes a few hundred MiB, growing linearly.
+
+Measured: one Transformer encoder layer (``seqlab.nn.TransformerEncoderLayer``, batch of one,
+forward without gradients) in three forms sharing one set of weights,
+
+- ``full``: full attention through the fused kernel (torch's scaled_dot_product_attention, which
+  on recent CPUs and GPUs is a flash / memory-efficient kernel that never holds T x T at once);
+- ``full_reference``: full attention written out (seqlab's reference path), which materialises
+  the scores and weights as a textbook implementation does;
+- ``local``: the same layer with ``window=w`` (centred), computed in blocks by
+  ``seqlab.nn.local_attention`` without any T x T matrix;
+
+and for each its peak memory (``peak_memory.peak_bytes``) and median forward time (interleaved,
+``interleaved_timing``) at growing lengths, with log-log slopes (1 linear, 2 quadratic).
+``benchmarks/long_sequences.py`` runs this same measurement at 1k, 4k, 16k and 32k tokens and
+records it in BENCHMARKS.md. The written-out path is skipped where its matrices would not fit in
+half the free memory (a CPU out of memory ends the process, not the call); the bytes it would
+have needed are recorded instead.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import torch
+from torch import nn
 
-from seqlab.lab.claims.base import Claim, Settings
-from seqlab.lab.claims.verdicts import LOCAL_ATTENTION_RULE, Numbers, local_attention_memory
+from seqlab.lab.claims.base import Claim, Settings, hardware
+from seqlab.lab.claims.interleaved_timing import clock, interleaved_medians
+from seqlab.lab.claims.peak_memory import MEMORY_METHOD, available_bytes, peak_bytes
+from seqlab.lab.claims.verdicts import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    HOLDS_WITH_CAVEAT,
+    Numbers,
+    Verdict,
+)
 from seqlab.lab.figures import plt, png_bytes
-from seqlab.nn import scaled_dot_product_attention
+from seqlab.nn import TransformerEncoderLayer
+
+# ---- verdict rule ----
+
+# A fitted slope at least this is quadratic growth: the written-out matrices alone grow with
+# slope 2, and the layer's linear parts pull the fit below 2 at the shorter lengths.
+QUADRATIC_SLOPE = 1.8
+# A fitted slope at most this is linear growth: measured slopes of linear costs sit near 1.0-1.1
+# once fixed costs (weights, workspace) are small against the length-dependent ones.
+LINEAR_SLOPE = 1.2
+# The saving that makes local attention "needed" rather than merely smaller: the issue's target,
+# an order of magnitude.
+REQUIRED_SAVING = 10.0
+# The claim's own threshold ("beyond about 10,000 tokens").
+CLAIM_LENGTH = 10_000
+
+LOCAL_ATTENTION_RULE = (
+    f"at the longest length measured: holds if the written-out full attention's peak memory "
+    f"grows with a log-log slope of at least {QUADRATIC_SLOPE}, the local window's with at most "
+    f"{LINEAR_SLOPE}, and the local layer needs at least {REQUIRED_SAVING:g} times less memory "
+    f"than the written-out one, and the fused full-attention kernel's memory is quadratic too; "
+    f"holds with a caveat when the fused kernel keeps full attention's memory linear (then its "
+    f"time, not memory, is what grows quadratically) or when no measured length reaches "
+    f"{CLAIM_LENGTH:,} tokens; otherwise does not hold here."
+)
+
+
+def _slope(numbers: Numbers, kind: str, name: str) -> float | None:
+    slopes = numbers[kind].get(name)
+    return None if slopes is None else float(slopes["all"])
+
+
+def local_attention_memory(numbers: Numbers) -> Verdict:
+    lengths = [n for n in numbers["lengths"] if str(n) in numbers["peak_bytes"]["full_reference"]]
+    reference_slope = _slope(numbers, "memory_slope", "full_reference")
+    local_slope = _slope(numbers, "memory_slope", "local")
+    fused_slope = _slope(numbers, "memory_slope", "full")
+    if not lengths or reference_slope is None or local_slope is None or fused_slope is None:
+        return DOES_NOT_HOLD, "too few lengths were measured to fit the memory slopes"
+    compared = str(max(lengths))
+    saving = (
+        numbers["peak_bytes"]["full_reference"][compared] / numbers["peak_bytes"]["local"][compared]
+    )
+    summary = (
+        f"written-out full attention's memory grows with slope {reference_slope:.2f}, the local "
+        f"window's (w={numbers['window']}) with {local_slope:.2f}; at {int(compared):,} tokens "
+        f"local needs {saving:.1f} times less"
+    )
+    if reference_slope < QUADRATIC_SLOPE or local_slope > LINEAR_SLOPE or saving < REQUIRED_SAVING:
+        return DOES_NOT_HOLD, summary
+    caveats = []
+    if fused_slope < QUADRATIC_SLOPE:
+        time_slope = _slope(numbers, "time_slope", "full")
+        local_time = _slope(numbers, "time_slope", "local")
+        caveats.append(
+            f"the fused kernel ({numbers['kernel']}) keeps full attention's memory linear "
+            f"(slope {fused_slope:.2f}); its time grows with slope {time_slope:.2f} against "
+            f"local's {local_time:.2f} on {numbers['hardware']}"
+        )
+    longest = max(numbers["lengths"])
+    if longest < CLAIM_LENGTH:
+        caveats.append(
+            f"measured up to {longest:,} tokens, short of the claim's {CLAIM_LENGTH:,} (the full "
+            f"run and benchmarks/long_sequences.py reach 16k and 32k)"
+        )
+    if caveats:
+        return HOLDS_WITH_CAVEAT, f"{summary}; but {'; '.join(caveats)}"
+    return HOLDS, summary
+
+
+# ---- measurement ----
+
+FORMS = ("full", "full_reference", "local")
 
 
 def log_log_slope(lengths: list[int], values: list[float]) -> float:
@@ -31,42 +131,142 @@ def log_log_slope(lengths: list[int], values: list[float]) -> float:
     return covariance / sum((x - x_mean) ** 2 for x in xs)
 
 
+def reference_attention_bytes(heads: int, length: int, element_size: int) -> int:
+    """The written-out path's scores and weights, both (H, T, T), alive at once."""
+    return 2 * heads * length * length * element_size
+
+
+def layer_forms(d_model: int, heads: int, window: int) -> dict[str, nn.Module]:
+    """One encoder layer (feed-forward 4 D, no dropout) and two copies of its weights: written
+    out, and with a centred window of ``window`` tokens."""
+    full = TransformerEncoderLayer(d_model, heads, dim_feedforward=4 * d_model, dropout=0.0)
+    reference = copy.deepcopy(full)
+    reference.impl = "reference"
+    local = TransformerEncoderLayer(
+        d_model, heads, dim_feedforward=4 * d_model, dropout=0.0, window=window
+    )
+    local.load_state_dict(full.state_dict())
+    return {"full": full.eval(), "full_reference": reference.eval(), "local": local.eval()}
+
+
+def _kernel(x: torch.Tensor, heads: int) -> str:
+    """The scaled_dot_product_attention backend torch picks for full attention on x."""
+    B, T, D = x.shape
+    q = x.new_empty(B, heads, T, D // heads)  # (B, H, T, Dh)
+    try:
+        from torch.nn.attention import SDPBackend
+
+        return SDPBackend(torch._fused_sdp_choice(q, q, q)).name
+    except (AttributeError, RuntimeError, ValueError):  # a torch without the (private) query
+        return "unknown"
+
+
+def _slopes(lengths: list[int], values: Mapping[str, float]) -> dict[str, float]:
+    measured = [n for n in lengths if str(n) in values]
+    ys = [values[str(n)] for n in measured]
+    return {"all": log_log_slope(measured, ys), "tail": log_log_slope(measured[-2:], ys[-2:])}
+
+
 def measure(settings: Settings) -> dict[str, Any]:
-    heads, head_dim = settings["heads"], settings["head_dim"]
-    generator = torch.Generator().manual_seed(0)
-    full_bytes = {}
-    for length in settings["lengths"]:
-        q = torch.randn(1, heads, length, head_dim, generator=generator)  # (B, H, T, Dh)
-        with torch.no_grad():
-            weights = scaled_dot_product_attention(
-                q, q, q, impl="reference", need_weights=True
-            ).weights  # (B, H, T, T)
-        assert weights is not None  # need_weights=True on the reference path returns them
-        full_bytes[str(length)] = weights.numel() * weights.element_size()
-        del weights
+    device, d_model, heads = settings["device"], settings["d_model"], settings["heads"]
+    window = settings["window"]
+    torch.manual_seed(settings["seed"])
+    forms = {name: layer.to(device) for name, layer in layer_forms(d_model, heads, window).items()}
+    seconds: dict[str, dict[str, float]] = {name: {} for name in forms}
+    memory: dict[str, dict[str, int]] = {name: {} for name in forms}
+    skipped: dict[str, int] = {}
+    kernel = "unknown"
     lengths = list(settings["lengths"])
+    for length in lengths:
+        x = torch.randn(1, length, d_model, device=device)  # (B, T, D)
+        needed = reference_attention_bytes(heads, length, x.element_size())
+        # The written-out path runs only where its matrices fit with room to spare.
+        fits = needed < available_bytes(device) / 2
+        measured = {name: layer for name, layer in forms.items()
+                    if name != "full_reference" or fits}  # fmt: skip
+        if "full_reference" not in measured:
+            skipped[str(length)] = needed
+        with torch.no_grad():
+            kernel = _kernel(x, heads)
+            timings = interleaved_medians(
+                {name: partial(layer, x) for name, layer in measured.items()},
+                repeats=settings["repeats"],
+                warmup=settings["warmup"],
+                device=device,
+                budget_seconds=settings["seconds_per_length"],
+            )
+            for name, layer in measured.items():
+                seconds[name][str(length)] = timings[name]
+                memory[name][str(length)] = peak_bytes(partial(layer, x), device=device)
+        del x
     return {
+        "hardware": hardware(device),
+        "device": device,
         "lengths": lengths,
-        "full_attention_bytes": full_bytes,
-        "full_attention_slope": log_log_slope(lengths, [full_bytes[str(n)] for n in lengths]),
-        "local_attention_bytes": None,
+        "d_model": d_model,
+        "heads": heads,
+        "window": window,
+        "kernel": kernel,
+        "clock": clock(device)[0],
+        "memory_method": MEMORY_METHOD["cuda" if device == "cuda" else "cpu"],
+        "seconds": seconds,
+        "peak_bytes": memory,
+        "reference_skipped_needing_bytes": skipped,
+        "memory_slope": {
+            name: _slopes(lengths, memory[name]) for name in forms if len(memory[name]) >= 2
+        },  # fmt: skip
+        "time_slope": {
+            name: _slopes(lengths, seconds[name]) for name in forms if len(seconds[name]) >= 2
+        },  # fmt: skip
     }
 
 
+# ---- figure ----
+
+_CURVES = {
+    "full": ("#9467bd", "full attention, fused kernel"),
+    "full_reference": ("#7f7f7f", "full attention, written out"),
+    "local": ("#2ca02c", "local window"),
+}
+
+
 def figure(numbers: Numbers) -> bytes:
-    chart, axis = plt.subplots(figsize=(6.4, 3.8))
-    lengths = numbers["lengths"]
-    mebibytes = [numbers["full_attention_bytes"][str(n)] / 2**20 for n in lengths]
-    axis.plot(lengths, mebibytes, "o-", color="#9467bd",
-              label=f"full attention (slope {numbers['full_attention_slope']:.2f})")  # fmt: skip
-    axis.set_xscale("log", base=2)
-    axis.set_yscale("log")
-    axis.set_xlabel("sequence length")
-    axis.set_ylabel("attention weights (MiB, one sequence)")
-    axis.set_title("Full attention's weight matrix; no local attention to compare yet")
-    axis.legend(fontsize=8)
+    chart, axes = plt.subplots(1, 2, figsize=(11, 4))
+    panels = (
+        (axes[0], numbers["peak_bytes"], numbers["memory_slope"], 2**-20, "peak memory (MiB)"),
+        (axes[1], numbers["seconds"], numbers["time_slope"], 1e3, "forward time, median (ms)"),
+    )
+    for axis, values, slopes, scale, ylabel in panels:
+        for name in FORMS:
+            measured = [n for n in numbers["lengths"] if str(n) in values[name]]
+            if not measured:
+                continue
+            colour, label = _CURVES[name]
+            if name in slopes:
+                label += f" (slope {slopes[name]['all']:.2f})"
+            ys = [values[name][str(n)] * scale for n in measured]
+            axis.plot(measured, ys, "o-", color=colour, label=label)
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xlabel("sequence length (batch of 1)")
+        axis.set_ylabel(ylabel)
+        axis.legend(fontsize=8)
+    skipped = numbers["reference_skipped_needing_bytes"]
+    if skipped:
+        xs = [int(n) for n in skipped]
+        axes[0].plot(xs, [b * 2**-20 for b in skipped.values()], "x", color="#7f7f7f",
+                     label="written out: would need (not run)")  # fmt: skip
+        axes[0].legend(fontsize=8)
+    axes[0].set_title(
+        f"One encoder layer, D={numbers['d_model']}, {numbers['heads']} heads, "
+        f"window {numbers['window']}",
+        fontsize=9,
+    )
+    axes[1].set_title(f"Time on {numbers['hardware']}", fontsize=9)
     return png_bytes(chart)
 
+
+_BASE = {"heads": 4, "seed": 0, "warmup": 1, "repeats": 5}
 
 CLAIM = Claim(
     number=11,
@@ -76,15 +276,29 @@ CLAIM = Claim(
         "attention is needed."
     ),
     design=(
-        "Needs peak memory at 16k tokens for full attention against a local window; seqlab has "
-        "no local attention yet, so the verdict is not yet measurable. Measured meanwhile: the "
-        "bytes of the (H, T, T) attention-weight matrix seqlab's reference attention path "
-        "builds for one sequence of random queries, at growing lengths, and its log-log slope."
+        "One Transformer encoder layer (batch of one, forward without gradients) with full "
+        "attention through the fused kernel, full attention written out (the scores and "
+        "weights materialised), and a centred local window computed in blocks, all with the "
+        "same weights; peak memory and median time at growing lengths and their log-log "
+        "slopes. The written-out path is skipped where it would not fit in half the free "
+        "memory. benchmarks/long_sequences.py runs the same measurement at 1k-32k tokens."
     ),
     rule=LOCAL_ATTENTION_RULE,
     verdict=local_attention_memory,
     measure=measure,
     figure=figure,
-    quick={"heads": 4, "head_dim": 16, "lengths": [128, 256, 512, 1024]},
-    full={"heads": 8, "head_dim": 64, "lengths": [256, 512, 1024, 2048, 4096]},
+    quick={
+        **_BASE,
+        "d_model": 64,
+        "window": 64,
+        "lengths": [256, 512, 1024, 2048],
+        "seconds_per_length": 1.0,
+    },  # fmt: skip
+    full={
+        **_BASE,
+        "d_model": 256,
+        "window": 256,
+        "lengths": [1024, 2048, 4096, 8192, 16384],
+        "seconds_per_length": 20.0,
+    },  # fmt: skip
 )

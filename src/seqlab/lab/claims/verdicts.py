@@ -128,37 +128,6 @@ def padding_invariance(numbers: Numbers) -> Verdict:
     )
 
 
-QUADRATIC_SLOPE = 1.8
-LOCAL_ATTENTION_RULE = (
-    "not yet measurable while seqlab has no local (windowed) attention; once it has: holds if "
-    f"full attention's memory grows with a log-log slope of at least {QUADRATIC_SLOPE} and the "
-    "local window needs less memory than full attention at the longest length; otherwise does "
-    "not hold here."
-)
-
-
-def local_attention_memory(numbers: Numbers) -> Verdict:
-    slope = numbers["full_attention_slope"]
-    local = numbers.get("local_attention_bytes")
-    if local is None:
-        return NOT_YET_MEASURABLE, (
-            "seqlab has no local or sparse attention to compare against; full attention's "
-            f"attention-weight memory grows with log-log slope {slope:.2f} here"
-        )
-    longest = str(max(int(length) for length in numbers["full_attention_bytes"]))
-    full_bytes = numbers["full_attention_bytes"][longest]
-    local_bytes = local[longest]
-    if slope >= QUADRATIC_SLOPE and local_bytes < full_bytes:
-        return HOLDS, (
-            f"full attention's memory grows with slope {slope:.2f}; at {longest} tokens the "
-            f"local window needs {local_bytes / full_bytes:.1%} of it"
-        )
-    return DOES_NOT_HOLD, (
-        f"full attention's slope {slope:.2f}; at {longest} tokens local {local_bytes:,} bytes "
-        f"against full {full_bytes:,}"
-    )
-
-
 # Slower by at least this factor: beyond the jitter between medians of repeated timings.
 SLOWER_FACTOR = 1.1
 SHORT_SEQUENCE_RULE = (
