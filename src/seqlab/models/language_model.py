@@ -7,7 +7,10 @@ text the same way from both, and seqlab.infer.decoding's searches (which read on
 `decode_step` and `reorder_state`) run on either. Their forward calls differ where the
 families do: the Transformer reads a window of at most `context` tokens and carries nothing
 between calls; the recurrent model carries its state from one segment to the next (truncated
-BPTT, Williams and Peng 1990).
+BPTT, Williams and Peng 1990). A Transformer config with positions "relative" builds
+seqlab.models.language_model_xl's TransformerXLLM (Dai et al. 2019), whose forward takes and
+returns a memory as the recurrent model's does its state (None and unused when its
+memory_length is 0).
 
 Shape legend (the repository's): B batch, T time length, P prompt length, V vocabulary.
 """
@@ -22,6 +25,7 @@ from torch import Tensor
 from seqlab.models.language_model_config import LMConfig, LMRecurrentConfig, LMTransformerConfig
 from seqlab.models.language_model_recurrent import RecurrentLM, RecurrentLMState
 from seqlab.models.language_model_transformer import TransformerLM, TransformerLMState
+from seqlab.models.language_model_xl import TransformerXLLM, TransformerXLState
 
 __all__ = [
     "LanguageModel",
@@ -29,6 +33,8 @@ __all__ = [
     "RecurrentLMState",
     "TransformerLM",
     "TransformerLMState",
+    "TransformerXLLM",
+    "TransformerXLState",
     "build_language_model",
 ]
 
@@ -57,9 +63,14 @@ class LanguageModel(Protocol):
         ...
 
 
-def build_language_model(config: LMConfig, *, vocab_size: int) -> TransformerLM | RecurrentLM:
-    """The network the config names (its family), over a vocabulary of vocab_size tokens."""
+def build_language_model(
+    config: LMConfig, *, vocab_size: int
+) -> TransformerLM | TransformerXLLM | RecurrentLM:
+    """The network the config names (its family, and a Transformer's positions), over a
+    vocabulary of vocab_size tokens."""
     if isinstance(config, LMTransformerConfig):
+        if config.positions == "relative":
+            return TransformerXLLM(config, vocab_size=vocab_size)
         return TransformerLM(config, vocab_size=vocab_size)
     if isinstance(config, LMRecurrentConfig):
         return RecurrentLM(config, vocab_size=vocab_size)

@@ -24,6 +24,10 @@ References:
 - Williams and Peng 1990, "An Efficient Gradient-Based Algorithm for On-Line Training of
   Recurrent Network Trajectories": truncated backpropagation through time, the state carried
   from one segment to the next (the recurrent model's forward takes and returns it).
+- Dai et al. 2019, "Transformer-XL: Attentive Language Models Beyond a Fixed-Length Context":
+  segment-level recurrence (sec. 3.2, LMTransformerConfig's `memory_length`) needs relative
+  positional encodings (sec. 3.3, `positions` "relative"): learned absolute positions would give
+  a memory state and the segment state at the same index the same position.
 """
 
 from __future__ import annotations
@@ -48,6 +52,18 @@ class LMTransformerConfig:
     bias: biases in every Linear and LayerNorm; False as nanoGPT's Shakespeare-char run (its
     reported 10.65M parameters count no biases), "a bit better and faster" by its account.
     tie_weights: the token embedding is the output projection (Press and Wolf 2017).
+    positions: "learned" is GPT's table of absolute positions added to the token embeddings
+    (seqlab.models.language_model_transformer.TransformerLM); "relative" is Transformer-XL's
+    relative attention (seqlab.models.language_model_xl.TransformerXLLM, Dai et al. 2019 sec.
+    3.3): no position is added to the embeddings, each attention score reads the distance from
+    query to key instead.
+    memory_length: Transformer-XL's memory M (sec. 3.2), 0 for none. With M > 0 each layer
+    also attends to the last M states of its input over the earlier segments (kept without
+    gradient), training reads the text as contiguous segments of `context` tokens with the
+    memory carried from one to the next, and generation keeps the current segment plus the
+    memory. Needs positions "relative". With M = 0 and positions "relative" the model is the
+    relative-position Transformer without memory, trained and evaluated on independent windows
+    as the "learned" one is.
     """
 
     family: Literal["transformer"] = "transformer"
@@ -62,6 +78,8 @@ class LMTransformerConfig:
     bias: bool = False
     tie_weights: bool = True
     impl: Literal["fused", "reference"] = "fused"
+    positions: Literal["learned", "relative"] = "learned"
+    memory_length: int = 0
 
     def __post_init__(self) -> None:
         if self.family != "transformer":
@@ -75,6 +93,21 @@ class LMTransformerConfig:
                 f"({self.num_heads})"
             )
         check_dropout(self.dropout)
+        if self.memory_length < 0:
+            raise ValueError(
+                f"model.memory_length ({self.memory_length}) must be at least 0 (0: no memory)"
+            )
+        if self.memory_length > 0 and self.positions != "relative":
+            raise ValueError(
+                f"model.memory_length ({self.memory_length}) needs model.positions 'relative', "
+                f"not {self.positions!r}: absolute positions restart in every segment, so the "
+                "memory would repeat them (set model.positions=relative)"
+            )
+
+    @property
+    def carries_memory(self) -> bool:
+        """True when segments are read in order with a memory carried (memory_length > 0)."""
+        return self.memory_length > 0
 
     @property
     def feedforward_width(self) -> int:

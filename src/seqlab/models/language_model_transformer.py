@@ -39,7 +39,9 @@ width, H heads, L layers, V vocabulary.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -49,11 +51,33 @@ from seqlab.models.language_model_config import LMTransformerConfig
 from seqlab.models.language_model_inputs import check_ids, check_step_tokens
 from seqlab.nn.attention import MultiHeadAttention
 from seqlab.nn.positions import LearnedPositions
-from seqlab.nn.transformer import TransformerCache, TransformerEncoder, TransformerEncoderLayer
+from seqlab.nn.transformer import TransformerCache, TransformerEncoder
 
-__all__ = ["TransformerLM", "TransformerLMState"]
+__all__ = ["TransformerLM", "TransformerLMState", "initialise_gpt2"]
 
 _INIT_STD = 0.02  # GPT-2's (and nanoGPT's) initialisation scale
+
+
+@torch.no_grad()
+def initialise_gpt2(model: nn.Module, layers: Iterable[nn.Module], *, num_layers: int) -> None:
+    """GPT-2's initialisation (module docstring) of every Linear, Embedding and attention
+    projection in `model`, then the residual projections (`self_attn.out_proj`, `linear2`) of
+    each of `layers` at 0.02 / sqrt(2 num_layers). Shared by the language models whose blocks
+    follow seqlab.nn.transformer's layout."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, std=_INIT_STD)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, MultiHeadAttention):
+            nn.init.normal_(module.in_proj_weight, std=_INIT_STD)  # W^Q, W^K, W^V
+            if module.in_proj_bias is not None:
+                nn.init.zeros_(module.in_proj_bias)
+    residual_std = _INIT_STD / math.sqrt(2 * num_layers)
+    for layer in layers:
+        for name in ("self_attn.out_proj", "linear2"):  # attention's W^O, the FFN's second Linear
+            residual = cast(nn.Linear, layer.get_submodule(name))
+            nn.init.normal_(residual.weight, std=residual_std)
 
 
 @dataclass(eq=False)
@@ -106,24 +130,10 @@ class TransformerLM(nn.Module):
         )
         self._initialise_gpt2()
 
-    @torch.no_grad()
     def _initialise_gpt2(self) -> None:
-        """GPT-2's initialisation (module docstring); LayerNorms keep gain 1 and bias 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear | nn.Embedding):
-                nn.init.normal_(module.weight, std=_INIT_STD)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-            if isinstance(module, MultiHeadAttention):
-                nn.init.normal_(module.in_proj_weight, std=_INIT_STD)  # W^Q, W^K, W^V
-                if module.in_proj_bias is not None:
-                    nn.init.zeros_(module.in_proj_bias)
-        # The position table starts at N(0, 0.02^2) already (seqlab.nn.LearnedPositions).
-        residual_std = _INIT_STD / math.sqrt(2 * self.config.num_layers)
-        for layer in self.blocks.modules():
-            if isinstance(layer, TransformerEncoderLayer):
-                nn.init.normal_(layer.self_attn.out_proj.weight, std=residual_std)
-                nn.init.normal_(layer.linear2.weight, std=residual_std)
+        """GPT-2's initialisation (module docstring); LayerNorms keep gain 1 and bias 0. The
+        position table starts at N(0, 0.02^2) already (seqlab.nn.LearnedPositions)."""
+        initialise_gpt2(self, self.blocks.layers, num_layers=self.config.num_layers)
 
     @property
     def output_weight(self) -> Tensor:

@@ -2,9 +2,10 @@
 
 Recurrent cells and layers (``RNN``, ``LSTM``, ``GRU``), attention (full, and local:
 ``local_attention`` with its band ``window_mask``), positions, the Transformer layers and
-stacks, and ``recorded_attention`` (every attention map of one forward pass). Every block that
-torch also implements has a readable ``impl="reference"`` path and a fast ``impl="fused"`` path
-over one parameter set. Importing this package loads torch only.
+stacks, Transformer-XL's relative attention and segment memory (``RelativeTransformerEncoder``,
+``next_memory``), and ``recorded_attention`` (every attention map of one forward pass). Every
+block that torch also implements has a readable ``impl="reference"`` path and a fast
+``impl="fused"`` path over one parameter set. Importing this package loads torch only.
 """
 
 from seqlab.nn.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
@@ -15,6 +16,12 @@ from seqlab.nn.masks import causal_mask, padding_mask
 from seqlab.nn.positions import LearnedPositions, SinusoidalPositions
 from seqlab.nn.recurrent import GRU, LSTM, RNN, RecurrentTrace
 from seqlab.nn.recurrent_attention import RecurrentAttention
+from seqlab.nn.relative_attention import RelativeMultiHeadAttention, RelativePositions
+from seqlab.nn.relative_transformer import (
+    RelativeTransformerEncoder,
+    RelativeTransformerLayer,
+    next_memory,
+)
 from seqlab.nn.transformer import (
     TransformerDecoder,
     TransformerDecoderLayer,
@@ -35,6 +42,10 @@ __all__ = [
     "RNNCell",
     "RecurrentAttention",
     "RecurrentTrace",
+    "RelativeMultiHeadAttention",
+    "RelativePositions",
+    "RelativeTransformerEncoder",
+    "RelativeTransformerLayer",
     "SinusoidalPositions",
     "TransformerDecoder",
     "TransformerDecoderLayer",
@@ -42,6 +53,7 @@ __all__ = [
     "TransformerEncoderLayer",
     "causal_mask",
     "local_attention",
+    "next_memory",
     "padding_mask",
     "recorded_attention",
     "scaled_dot_product_attention",

@@ -22,7 +22,8 @@ class LanguageModelDataConfig:
     characters it lacks) or "bpe" (byte-level BPE of ``vocab_size`` ids, seqlab.data.subwords).
     bptt: a recurrent model's segment length (truncated back-propagation through time: the
     state is carried from segment to segment and its graph cut between them); a Transformer
-    reads windows of its ``model.context`` instead.
+    reads windows of its ``model.context`` instead (with ``model.memory_length`` > 0, contiguous
+    segments of ``model.context`` with its memory carried from one to the next).
     eval_batch_size: sequences per evaluation batch.
     """
 

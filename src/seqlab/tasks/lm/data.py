@@ -27,7 +27,9 @@ class LanguageModelData:
     None: learned from the training text on first use (``fresh`` is then True).
 
     window: the training sequence length (a Transformer's context, a recurrent model's bptt);
-    batch_size: sequences per training batch; recurrent: True for truncated-BPTT streams.
+    batch_size: sequences per training batch; recurrent: True for contiguous streams with a
+    state carried from segment to segment (a recurrent model's truncated BPTT, or a Transformer's
+    memory, Transformer-XL's segment-level recurrence).
     """
 
     def __init__(
@@ -131,8 +133,9 @@ class LanguageModelData:
 
     def evaluation_batches(self, split: str) -> list[LMBatch]:
         """Batches predicting every token of ``split`` but the first, once, in order: windows
-        of the context for a Transformer; for a recurrent model one stream read ``bptt`` tokens
-        at a time, its state carried through (the caller carries it)."""
+        of the context for a Transformer; for a recurrent model (or a Transformer with memory)
+        one stream read ``window`` tokens at a time, its state (memory) carried through (the
+        caller carries it)."""
         ids = self.ids(split)
         if self.recurrent:
             stream = StreamBatches(ids, batch_size=1, bptt=self.window)

@@ -1,13 +1,15 @@
 """Generating text with a trained language-model directory.
 
 ``generate(prompt)`` continues the prompt: the model reads it (a prompt longer than a
-Transformer's context keeps its last ``context`` tokens), then each new token is drawn by
-seqlab.infer.sampling (temperature, top-k, top-p, a seed) and fed back, through the key/value
-cache of a Transformer or the carried state of a recurrent model. An empty prompt starts from
-a line break, as nanoGPT's sampler does. Ids that are never a training target (a character
-vocabulary's unknown symbol, BPE's special tokens) are never drawn. ``stream=True`` gives the
-new text piece by piece as it is produced: a piece is held back while it ends in part of a
-character (a byte-level BPE token can split one), so no piece ever shows a half character.
+Transformer's context keeps its last ``context`` tokens; a Transformer with memory reads it whole,
+one segment at a time), then each new token is drawn by seqlab.infer.sampling (temperature,
+top-k, top-p, a seed) and fed back, through the key/value cache of a Transformer, the segment
+and memory of a Transformer with memory, or the carried state of a recurrent model. An empty
+prompt starts from a line break, as nanoGPT's sampler does. Ids that are never a training
+target (a character vocabulary's unknown symbol, BPE's special tokens) are never drawn.
+``stream=True`` gives the new text piece by piece as it is produced: a piece is held back while
+it ends in part of a character (a byte-level BPE token can split one), so no piece ever shows a
+half character.
 """
 
 from __future__ import annotations

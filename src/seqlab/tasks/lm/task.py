@@ -5,9 +5,23 @@ Loss: cross-entropy of every next token, summed with its count (convention 7). A
 reads random windows of its context (nanoGPT); a recurrent model reads contiguous streams
 ``data.bptt`` tokens at a time, its state carried from segment to segment with the graph cut
 between them by the engine (truncated BPTT, Williams and Peng 1990) and reset at each epoch.
+A Transformer with a memory (``model.memory_length`` > 0, Transformer-XL, Dai et al. 2019)
+reads contiguous streams the same way, ``model.context`` tokens a segment, and carries its
+memory (each layer's last M input states, detached by the model and again by the engine) as
+the recurrent state is carried, reset where an epoch starts.
+
 Metrics: ``loss`` in nats per token, ``perplexity`` = exp(loss), and ``bits_per_char``: the
 summed loss in bits over the characters the targets stand for (for a character vocabulary the
-loss / ln 2; for BPE, per character of the decoded text).
+loss / ln 2; for BPE, per character of the decoded text). Every target ``ids[1:]`` of the split
+is predicted once, in order, but with different contexts: a Transformer without memory reads
+non-overlapping windows of its context, each from its start (seqlab.data.lm_batches), so a
+target sees the 1 to ``context`` tokens before it in its window (about (context + 1) / 2 on
+average); a recurrent model and a Transformer with memory read the split as one stream from its
+first token, ``data.bptt`` or ``model.context`` tokens a segment with the state or memory
+carried throughout, so a target at place t of its segment sees the t + 1 tokens of the
+segment up to it plus the memory's M positions per layer (and, through the layers, up to about
+L M tokens further back): the perplexity of Transformer-XL's evaluation (sec. 3.2), not of
+independent windows.
 """
 
 from __future__ import annotations
@@ -53,7 +67,7 @@ def language_model_data(
 ) -> LanguageModelData:
     model = run.model
     if isinstance(model, LMTransformerConfig):
-        window, recurrent = model.context, False
+        window, recurrent = model.context, model.carries_memory
     elif isinstance(model, LMRecurrentConfig):
         window, recurrent = run.data.bptt, True
     else:
@@ -103,9 +117,12 @@ class LanguageModelTask(Task):
         self, model: nn.Module, inputs: torch.Tensor, state: Any
     ) -> tuple[torch.Tensor, Any]:
         if self.text_data.recurrent:
-            logits, state = model(inputs, state)  # (B, T, V)
+            logits, state = model(inputs, state)  # (B, T, V), the state or memory to carry
             return logits, state
-        return model(inputs), None  # (B, T, V)
+        output = model(inputs)
+        if isinstance(output, tuple):  # a relative-position Transformer without memory
+            return output[0], None  # (B, T, V); its memory is None
+        return output, None  # (B, T, V)
 
     def loss(self, model: nn.Module, batch: TextSegment, state: Any = None) -> StepLoss:
         logits, carried = self._logits(model, batch.inputs, None if batch.reset else state)
