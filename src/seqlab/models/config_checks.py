@@ -18,11 +18,14 @@ def check_dropout(value: float) -> None:
         raise ValueError(f"model.dropout ({value}) must be in [0, 1)")
 
 
-def check_window(window: int | None, *, name: str, max_len: int) -> None:
+def check_window(
+    window: int | None, *, name: str, max_len: int, limit_name: str = "max_len"
+) -> None:
     """The local-attention window in field ``name``: None (full attention) or a number of
-    tokens from 1 to ``max_len``. A larger window could never be filled (no sequence
-    is longer than max_len), so it is refused as a likely typo rather than silently equal to full
-    attention; a window of 1 (each token attends itself alone) is allowed, causal or centred."""
+    tokens from 1 to ``max_len`` (the field ``limit_name``). A larger window could never be
+    filled (no sequence is longer than max_len), so it is refused as a likely typo rather than
+    silently equal to full attention; a window of 1 (each token attends itself alone) is
+    allowed, causal or centred."""
     if window is None:
         return
     if window < 1:
@@ -32,7 +35,7 @@ def check_window(window: int | None, *, name: str, max_len: int) -> None:
         )
     if window > max_len:
         raise ValueError(
-            f"model.{name} ({window}) is larger than model.max_len ({max_len}), the longest "
+            f"model.{name} ({window}) is larger than model.{limit_name} ({max_len}), the longest "
             f"sequence the model reads; set model.{name} to at most {max_len}, "
             "or null for full attention"
         )

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from seqlab.models.config_checks import check_dropout, check_positive
+from seqlab.models.config_checks import check_dropout, check_positive, check_window
 
 __all__ = ["LMConfig", "LMRecurrentConfig", "LMTransformerConfig"]
 
@@ -64,6 +64,12 @@ class LMTransformerConfig:
     memory. Needs positions "relative". With M = 0 and positions "relative" the model is the
     relative-position Transformer without memory, trained and evaluated on independent windows
     as the "learned" one is.
+    window: None (default) is full causal attention over the context; w makes every layer's
+    self-attention local (Longformer's causal sliding window, seqlab.nn.local_attention): the
+    token at position p attends to positions (p - w, p] only, computed in blocks without a
+    context x context matrix, so a long context costs memory linear in its length. Stacked
+    layers still see further back: L layers reach L (w - 1) tokens. At most `context`; with
+    positions "learned" only (Transformer-XL's memory is the relative model's way to reach back).
     """
 
     family: Literal["transformer"] = "transformer"
@@ -80,6 +86,7 @@ class LMTransformerConfig:
     impl: Literal["fused", "reference"] = "fused"
     positions: Literal["learned", "relative"] = "learned"
     memory_length: int = 0
+    window: int | None = None
 
     def __post_init__(self) -> None:
         if self.family != "transformer":
@@ -96,6 +103,13 @@ class LMTransformerConfig:
         if self.memory_length < 0:
             raise ValueError(
                 f"model.memory_length ({self.memory_length}) must be at least 0 (0: no memory)"
+            )
+        check_window(self.window, name="window", max_len=self.context, limit_name="context")
+        if self.window is not None and self.positions != "learned":
+            raise ValueError(
+                f"model.window ({self.window}) works with model.positions 'learned', not "
+                f"{self.positions!r}: the relative model reaches back through its memory "
+                "(set model.window=null, or model.positions=learned)"
             )
         if self.memory_length > 0 and self.positions != "relative":
             raise ValueError(

@@ -123,6 +123,7 @@ class TransformerLM(nn.Module):
             norm_first=config.norm_first,
             bias=config.bias,
             impl=config.impl,
+            window=config.window,
             final_norm=config.norm_first,  # GPT-2's final LayerNorm after pre-norm blocks
         )
         self.output_projection = (
