@@ -2,6 +2,10 @@
 
 Each task's flags come from its torch-free options (``seqlab.tasks.task_options``), so
 ``seqlab train --help`` answers without loading torch; the engine is imported in ``run``.
+
+Under ``torchrun --nproc_per_node N -m seqlab train TASK ...`` every process runs this command
+alike; the engine finds torchrun's variables (``seqlab.train.distributed``), and only rank 0
+prints, checks the directory and writes it.
 """
 
 from __future__ import annotations
@@ -105,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.tasks.configuration import build_run_config, run_config_to_dict
     from seqlab.tasks.directory_checks import read_model_config
     from seqlab.tasks.runner import check_can_start, train_run
+    from seqlab.train.distributed import check_batch_size, is_main_process, torchrun_world
+
+    main = is_main_process()  # under torchrun, the other ranks stay quiet
 
     if args.resume and args.out is not None and ModelDir(args.out).config_path.exists():
         # A resumed run continues the configuration it started with; options given now (a
@@ -135,13 +142,18 @@ def run(args: argparse.Namespace) -> int:
             extra=_command_line_layer(args),
         )
     out = args.out or Path("runs") / f"{run_config.task}-{run_config.model.family}"
-    # Before the data is read: a device this machine lacks, or nothing to resume, fails at once.
-    check_can_start(run_config, ModelDir(out), resume=args.resume)
-    console = Console(stderr=True, quiet=args.quiet)
+    # Before the data is read: a device this machine lacks, or nothing to resume, fails at once
+    # (rank 0 alone: the others may see the directory rank 0 is writing; train_run shares its
+    # verdict with them).
+    if task_class(run_config.task).options.batches_by_rows:
+        check_batch_size(run_config.train.batch_size, torchrun_world())
+    if main:
+        check_can_start(run_config, ModelDir(out), resume=args.resume)
+    console = Console(stderr=True, quiet=args.quiet or not main)
     console.print_json(data=run_config_to_dict(run_config))
     task = task_class(run_config.task)(run_config)
     # What reading the data skipped, filled or truncated: said even with --quiet, as a warning.
-    notes = Console(stderr=True)
+    notes = Console(stderr=True, quiet=not main)
     for line in task.data_notes():
         notes.print(line, markup=False, highlight=False, soft_wrap=True)
     trained = train_run(

@@ -28,7 +28,11 @@ class TaskOptions:
     families: the model families it trains, ``default_family`` among them. presets: name ->
     partial config (``{"data": ..., "model": ..., "train": ..., "model_by_family": ...,
     "train_by_family": ...}``). family_defaults: family -> the partial config applied when it is
-    chosen, before the preset. cli_options: the flags of ``seqlab train TASK``."""
+    chosen, before the preset. cli_options: the flags of ``seqlab train TASK``. batches_by_rows:
+    True when a training batch is ``train.batch_size`` rows (so under torchrun it must divide
+    evenly among the processes); False when batches are filled to a token budget instead
+    (translation's ``data.max_tokens``): ``train.batch_size`` is unused and the processes take
+    uneven shares, which the engine sums exactly."""
 
     name: str
     description: str
@@ -38,6 +42,7 @@ class TaskOptions:
     family_defaults: Callable[[str], dict[str, Any]] = _no_family_defaults
     cli_options: tuple[CliOption, ...] = ()
     model_config_class: Callable[[str], type] | None = None
+    batches_by_rows: bool = True
 
     def __post_init__(self) -> None:
         if self.default_family not in self.families:

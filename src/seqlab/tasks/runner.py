@@ -8,13 +8,17 @@ metrics.json (the final evaluation with its split and data checksum). Every file
 atomically. Only then, with ``train.keep_checkpoints`` false, is ``checkpoints/last`` removed, so
 a crash before the directory is complete can still be resumed.
 
+Under ``torchrun`` every process calls ``train_run`` alike (``seqlab.train.distributed``): all
+train, rank 0 alone checks and writes the directory and evaluates the final model, and every
+rank returns rank 0's final weights and metrics.
+
 Reading a directory back is ``load_trained``, the one way every command and ``seqlab.load``
 read one; its checks are seqlab.tasks.directory_checks'.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +43,13 @@ from seqlab.tasks.directory_checks import (
 )
 from seqlab.train import FitResult, drop_resume_state, fit, load_final_weights, resolve_device
 from seqlab.train.checkpoint import find_checkpoint
+from seqlab.train.distributed import (
+    World,
+    broadcast,
+    broadcast_module_state,
+    check_batch_size,
+    distributed_training,
+)
 from seqlab.train.progress import ProgressKind, ProgressReporter
 from seqlab.utils.seeding import seed_everything
 
@@ -134,18 +145,41 @@ def train_run(
     with ``run.train.seed`` (``initial_model``), and ``fit`` seeds them again before its first
     step, so the training's random draws do not depend on how many the model's building took.
     """
+    with distributed_training(run.train.device) as world:
+        return _train_run(
+            run, out_dir, resume=resume, progress=progress, final_split=final_split, task=task,
+            initial_weights=initial_weights, world=world,
+        )  # fmt: skip
+
+
+def _train_run(
+    run: RunConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool,
+    progress: ProgressReporter | ProgressKind,
+    final_split: str,
+    task: Task | None,
+    initial_weights: Mapping[str, torch.Tensor] | None,
+    world: World,
+) -> TrainedRun:
+    """``train_run``'s body, inside the process group when there is one."""
     out = ModelDir(out_dir)
-    check_can_start(run, out, resume=resume)
+    if task_class(run.task).options.batches_by_rows:
+        check_batch_size(run.train.batch_size, world)
+    _checked_on_main(lambda: check_can_start(run, out, resume=resume), world)
     if task is None:
         task = task_class(run.task)(run)
     elif task.run != run:
         raise ValueError("train_run: task.run differs from run; pass the task built from run")
-    out.create()
+    if world.is_main:
+        out.create()
     model = initial_model(task)
     if initial_weights is not None:
         model.load_state_dict(initial_weights, strict=True)
-    out.write_config(config_json(run, task.artifacts()))
-    task.save_files(out)
+    if world.is_main:
+        out.write_config(config_json(run, task.artifacts()))
+        task.save_files(out)
     monitor, mode = task.monitor
     result = fit(
         model,
@@ -158,9 +192,44 @@ def train_run(
         progress=progress,
         keep_resume_state=True,  # until the directory is complete, below
     )
-    # The best checkpoint, or the mean of the last ones when train.average_checkpoints is set
-    # and that mean validated at least as well.
-    load_final_weights(model, out.path)
+    if world.is_main:
+        # The best checkpoint, or the mean of the last ones when train.average_checkpoints is
+        # set and that mean validated at least as well.
+        load_final_weights(model, out.path)
+    broadcast_module_state(model, world)  # every rank returns the final model
+    metrics = _write_directory(run, out, task, model, result, final_split) if world.is_main else {}
+    metrics = broadcast(metrics, world)
+    return TrainedRun(model_dir=out.path, model=model, task=task, fit=result, metrics=metrics)
+
+
+def _checked_on_main(check: Callable[[], None], world: World) -> None:
+    """Run ``check`` on rank 0 and raise its SeqlabError on every rank: the other ranks may not
+    see the directory, or see rank 0 already writing into it."""
+    if not world.distributed:
+        check()
+        return
+    message = None
+    if world.is_main:
+        try:
+            check()
+        except SeqlabError as error:
+            message = str(error)
+    message = broadcast(message, world)
+    if message is not None:
+        raise SeqlabError(message)
+
+
+def _write_directory(
+    run: RunConfig,
+    out: ModelDir,
+    task: Task,
+    model: nn.Module,
+    result: FitResult,
+    final_split: str,
+) -> dict[str, Any]:
+    """Evaluate the final model on ``final_split`` and complete the directory: the task's
+    trained files, the weights, metrics.json; then drop the resume state. The metrics."""
+    monitor = task.monitor[0]
     metrics = evaluate_split(task, model, final_split, detail=True)
     task.save_trained_files(model, out)
     weights = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
@@ -187,7 +256,7 @@ def train_run(
     out.write_metrics(record)
     # Only now is the directory complete: a crash before this line can still be resumed.
     drop_resume_state(out.path, keep_checkpoints=run.train.keep_checkpoints)
-    return TrainedRun(model_dir=out.path, model=model, task=task, fit=result, metrics=metrics)
+    return metrics
 
 
 def predictor_from_dir(

@@ -16,6 +16,10 @@ the monitored metric reached ``stop_at`` or patience has run out.
 After training, ``evaluate_checkpoint_average`` evaluates the mean of the recent checkpoints
 and keeps it as the final model (``checkpoints/average``) when its monitored metric is at least
 as good as the best checkpoint's.
+
+With several processes (``distributed.py``) rank 0 alone evaluates and writes; the others wait
+for its run state (best metric, patience, history) at a broadcast, so each rank's stop decision
+is computed from the same numbers and all stop at the same step.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ from seqlab.train.checkpoint_averaging import (
     save_recent_checkpoint,
 )
 from seqlab.train.config import TrainConfig
+from seqlab.train.distributed import broadcast
 from seqlab.train.protocol import TrainableTask
 from seqlab.train.run_state import EvalRecord, RunState
 from seqlab.train.session import TrainingSession
-from seqlab.utils.io import append_jsonl
 from seqlab.utils.seeding import capture_rng_state, restore_rng_state
 
 __all__ = ["EVAL_SPLIT", "EvalStop", "evaluate_and_checkpoint", "evaluate_checkpoint_average"]
@@ -60,25 +64,31 @@ def evaluate_and_checkpoint(session: TrainingSession) -> EvalStop | None:
     always, log and report the metrics;
     a stop reason when training should end (patience has run out, or the monitored metric
     reached ``config.stop_at``)."""
-    run, keep = session.run, session.config.average_checkpoints
-    with _averaged_weights(session.average):
-        metrics = _evaluate(session.model, session.task, run.monitor)
-        run.history.append(EvalRecord(step=run.step, split=EVAL_SPLIT, metrics=metrics))
-        run.last_eval_step = run.step
-        if _track_best(run, metrics[run.monitor], session.config):
-            save_weights_checkpoint(session.best_dir, model=session.model, progress=run.to_json())
-        if keep is not None:
-            # Before last/: a resume from last/ then finds every step it will not evaluate again.
-            save_recent_checkpoint(
-                session.directory.path, step=run.step, model=session.model, metrics=metrics
-            )
+    run, keep, world = session.run, session.config.average_checkpoints, session.world
+    if world.is_main:
+        with _averaged_weights(session.average):
+            metrics = _evaluate(session.model, session.task, run.monitor)
+            run.history.append(EvalRecord(step=run.step, split=EVAL_SPLIT, metrics=metrics))
+            run.last_eval_step = run.step
+            if _track_best(run, metrics[run.monitor], session.config):
+                save_weights_checkpoint(
+                    session.best_dir, model=session.model, progress=run.to_json()
+                )
+            if keep is not None:
+                # Before last/: a resume from last/ then finds every step it will not evaluate
+                # again.
+                save_recent_checkpoint(
+                    session.directory.path, step=run.step, model=session.model, metrics=metrics
+                )
+    # The other ranks wait here for rank 0's evaluation and take its counters.
+    run = session.run = broadcast(run, world)
+    metrics = run.history[-1].metrics
     session.save_last()
-    if keep is not None:
+    if keep is not None and world.is_main:
         # Pruned after last/: a crash before it leaves the older checkpoints that a resume
         # from the previous last/ still averages.
         prune_recent_checkpoints(session.directory.path, keep=keep)
-    append_jsonl(
-        session.log_path,
+    session.log(
         {"event": "eval", "step": run.step, "split": EVAL_SPLIT, "metrics": metrics,
          "elapsed": session.elapsed()},
     )  # fmt: skip
@@ -96,18 +106,24 @@ def evaluate_checkpoint_average(session: TrainingSession) -> CheckpointAverage |
     on "val" and save it as ``checkpoints/average`` when its monitored metric is at least as good
     as the best checkpoint's; log it and say so on the progress reporter either way. The model
     holds its own weights again afterwards. None when the setting is off."""
-    if session.config.average_checkpoints is None:
+    keep = session.config.average_checkpoints
+    if keep is None:
         return None
+    outcome = _average_on_main(session, keep) if session.world.is_main else None
+    return broadcast(outcome, session.world)
+
+
+def _average_on_main(session: TrainingSession, keep: int) -> CheckpointAverage:
+    """``evaluate_checkpoint_average``'s work, on rank 0: the mean of the last ``keep``."""
     run, out_dir = session.run, session.directory.path
     drop_average(out_dir)  # an earlier end of this run no longer decides
-    recent = recent_checkpoints(out_dir)[-session.config.average_checkpoints :]
+    recent = recent_checkpoints(out_dir)[-keep:]
     steps = tuple(step for step, _ in recent)
     if len(recent) < 2:
         outcome = _outcome(run, steps, {}, "best")
     else:
         outcome = _evaluate_average(session, recent)
-    append_jsonl(
-        session.log_path,
+    session.log(
         {"event": "checkpoint_average", "step": run.step, "split": EVAL_SPLIT,
          **outcome.to_json()},
     )  # fmt: skip

@@ -28,6 +28,9 @@ metric reaches ``stop_at``. With ``average_checkpoints`` N, each evaluation's we
 for the last N evaluations, and after the final one their mean (Vaswani et al. 2017, section
 6.1) becomes the final model if it validates at least as well as the best checkpoint
 (``checkpoint_averaging.py``).
+
+Under ``torchrun`` every process runs ``fit`` (``distributed.py``): each trains on its share of
+every batch, rank 0 alone evaluates, writes and reports, and the ranks agree on every stop.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from torch import nn
 from seqlab.train.checkpoint import drop_resume_state
 from seqlab.train.checkpoint_averaging import CheckpointAverage
 from seqlab.train.config import TrainConfig
+from seqlab.train.distributed import broadcast, distributed_training
 from seqlab.train.evaluation import evaluate_and_checkpoint, evaluate_checkpoint_average
 from seqlab.train.optim import average_and_clip_gradients, build_optimizer
 from seqlab.train.progress import ProgressKind, ProgressReporter, StepInfo
@@ -50,7 +54,6 @@ from seqlab.train.protocol import TrainableTask
 from seqlab.train.run_state import EvalRecord
 from seqlab.train.session import TrainingSession, resolve_device, start_session
 from seqlab.train.step import StepResult, TrainingDiverged, train_step
-from seqlab.utils.io import append_jsonl
 
 __all__ = [
     "EvalRecord",
@@ -117,7 +120,30 @@ def fit(
     ``max_seconds`` limits this call's wall-clock time (checked before each step; the final
     evaluation still runs). Raises TrainingDiverged after ``max_nonfinite_steps`` consecutive
     non-finite steps, leaving ``checkpoints/last`` as it was.
+
+    Under ``torchrun`` (WORLD_SIZE > 1) it sets up the process group itself unless the caller
+    did, and every process must call it alike (``seqlab.train.distributed``).
     """
+    with distributed_training(config.device):
+        return _fit(
+            model, task, config, out_dir, monitor=monitor, mode=mode, resume=resume,
+            progress=progress, keep_resume_state=keep_resume_state,
+        )  # fmt: skip
+
+
+def _fit(
+    model: nn.Module,
+    task: TrainableTask,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    monitor: str,
+    mode: Literal["min", "max"],
+    resume: bool,
+    progress: ProgressReporter | ProgressKind,
+    keep_resume_state: bool,
+) -> FitResult:
+    """``fit``'s body, inside the process group when there is one."""
     session = start_session(
         model, task, config, out_dir, monitor=monitor, mode=mode, resume=resume, progress=progress
     )
@@ -141,13 +167,11 @@ def fit(
             evaluate_and_checkpoint(session)
         checkpoint_average = evaluate_checkpoint_average(session)
         session.reporter.note(f"stopped at step {session.run.step}: {stop_reason}")
-        append_jsonl(
-            session.log_path, {"event": "stop", "step": session.run.step, "reason": stop_reason}
-        )
+        session.log({"event": "stop", "step": session.run.step, "reason": stop_reason})
     finally:
         session.reporter.close()
         torch.set_num_threads(threads_before)
-    if not keep_resume_state:
+    if not keep_resume_state and session.world.is_main:
         drop_resume_state(session.directory.path, keep_checkpoints=config.keep_checkpoints)
     return _result(session, stop_reason, mode, checkpoint_average)
 
@@ -157,8 +181,11 @@ def _budget_spent(session: TrainingSession) -> StopReason | None:
     config = session.config
     if session.run.step >= config.steps:
         return "steps"
-    if config.max_seconds is not None and time.monotonic() - session.started >= config.max_seconds:
-        return "max_seconds"
+    if config.max_seconds is not None:
+        out_of_time = time.monotonic() - session.started >= config.max_seconds
+        # Clocks differ between processes: rank 0's decides, so all stop at the same step.
+        if broadcast(out_of_time, session.world):
+            return "max_seconds"
     return None
 
 
@@ -182,8 +209,7 @@ def _report_step(session: TrainingSession, step: StepResult) -> None:
     )
     session.reporter.step(info)
     if run.step % config.log_every == 0:
-        append_jsonl(
-            session.log_path,
+        session.log(
             {"event": "train", "step": run.step, "loss": info.loss, "lr": step.lr,
              "grad_norm": step.grad_norm, "tokens_per_second": info.tokens_per_second,
              "elapsed": info.elapsed_seconds},

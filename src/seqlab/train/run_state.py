@@ -41,10 +41,13 @@ class RunState:
     elapsed_seconds: float = 0.0  # summed over every fit call of this run
     last_train_loss: float | None = None
     history: list[EvalRecord] = field(default_factory=list)
+    # Processes the run trains on (seqlab.train.distributed); a stateful task's checkpoint
+    # carries one recurrent state per process, so its resume needs the same number.
+    world_size: int = 1
 
     def to_json(self) -> dict[str, Any]:
         """A strict-JSON object (non-finite floats as text) that :meth:`from_json` reads back."""
-        return {
+        data: dict[str, Any] = {
             "monitor": self.monitor,
             "mode": self.mode,
             "step": self.step,
@@ -64,6 +67,9 @@ class RunState:
                 for record in self.history
             ],
         }
+        if self.world_size != 1:  # one process writes what it always wrote
+            data["world_size"] = self.world_size
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunState:
@@ -87,6 +93,7 @@ class RunState:
             elapsed_seconds=float(data["elapsed_seconds"]),
             last_train_loss=_optional_float(data["last_train_loss"]),
             history=history,
+            world_size=int(data.get("world_size", 1)),
         )
 
 

@@ -11,6 +11,11 @@ optimizer, the schedule, the fp16 loss scaler and the weight average; then eithe
 ``checkpoint_averaging.py``) or start the log and save ``checkpoints/last`` before the first
 step (fresh); last, start the progress reporter. The loop's other functions (``step.py``,
 ``evaluation.py``, ``loop.py``) take the session as their one argument.
+
+Under ``torchrun`` (``distributed.py``) the session knows its ``world``: every rank builds it
+alike and starts from rank 0's weights, but only rank 0 creates the directory, writes the log
+and checkpoints and shows progress; a resume reads ``checkpoints/last`` on every rank (on
+several machines the directory must be on a filesystem they share).
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ from seqlab.train.checkpoint import (
 )
 from seqlab.train.checkpoint_averaging import discard_recent_after, recent_checkpoints
 from seqlab.train.config import TrainConfig
+from seqlab.train.distributed import World, broadcast_module_state, check_batch_size, gather
 from seqlab.train.optim import build_optimizer
-from seqlab.train.progress import ProgressKind, ProgressReporter, make_progress
+from seqlab.train.progress import ProgressKind, ProgressReporter, QuietProgress, make_progress
 from seqlab.train.protocol import TrainableTask
 from seqlab.train.run_state import RunState
 from seqlab.train.schedules import build_scheduler
@@ -56,8 +62,8 @@ _RESUME_SAFE = frozenset(
 )  # fmt: skip
 
 # Warnings point at the line that called fit: stack level 1 is the helper that warns, 2
-# start_session, 3 fit, 4 fit's caller.
-_FIT_CALLER = 4
+# start_session, 3 loop._fit, 4 fit, 5 fit's caller.
+_FIT_CALLER = 5
 
 
 @dataclass
@@ -102,6 +108,7 @@ class TrainingSession:
     started: float = field(default_factory=time.monotonic)  # when this call's training began
     elapsed_before: float = 0.0  # the run's wall-clock seconds in earlier (resumed) calls
     window: ThroughputWindow = field(default_factory=ThroughputWindow)
+    world: World = field(default_factory=World)  # the training processes; one by default
 
     @property
     def last_dir(self) -> Path:
@@ -125,8 +132,21 @@ class TrainingSession:
         """The run's wall-clock seconds so far, earlier calls included."""
         return self.elapsed_before + (time.monotonic() - self.started)
 
+    def log(self, record: dict[str, Any]) -> None:
+        """Append ``record`` to log.jsonl (rank 0 alone writes)."""
+        if self.world.is_main:
+            append_jsonl(self.log_path, record)
+
     def save_last(self) -> None:
-        """Save the full training state to ``checkpoints/last``, what resume starts from."""
+        """Save the full training state to ``checkpoints/last``, what resume starts from.
+
+        Called on every rank: with several processes a stateful task's carried states, one per
+        rank (each carries its own rows), are gathered and saved as a list in rank order."""
+        carried = self.carried
+        if self.world.distributed and self.stateful:
+            carried = gather(_to_cpu(carried), self.world)
+        if not self.world.is_main:
+            return
         self.run.elapsed_seconds = self.elapsed()
         save_training_checkpoint(
             self.last_dir,
@@ -134,7 +154,7 @@ class TrainingSession:
             optimizer=self.optimizer,
             scheduler=self.scheduler,
             progress=self.run.to_json(),
-            carried_state=self.carried,
+            carried_state=carried,
             config=self.config_json,
             averaged_weights=None if self.average is None else self.average.state_tensors(),
         )
@@ -157,14 +177,22 @@ def start_session(
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     stateful = _check_task(task)
-    directory = ModelDir(Path(out_dir)).create()
-    device = resolve_device(config.device)
+    world = World.current()
+    options = getattr(task, "options", None)  # a seqlab Task's; a bare engine task has none
+    if getattr(options, "batches_by_rows", True):
+        check_batch_size(config.batch_size, world)
+    directory = ModelDir(Path(out_dir))
+    if world.is_main:
+        directory.create()
+    device = world.device_for(resolve_device(config.device))
     amp_dtype = _amp_dtype(config, device)
     # Seed before training: a fresh run is then a function of config.seed, however many draws
     # building the model took; a resumed run overwrites every generator with the checkpoint's.
     seed_everything(config.seed)
     model.to(device)
     model.train()
+    # Every rank starts from rank 0's weights, so one set of gradients keeps them equal.
+    broadcast_module_state(model, world)
     optimizer = build_optimizer(model, config)
     decay = config.weight_average_decay
     session = TrainingSession(
@@ -182,8 +210,9 @@ def start_session(
         average=None if decay is None else WeightAverage(model, decay),
         directory=directory,
         config_json=to_dict(config),
-        run=RunState(monitor=monitor, mode=mode),
-        reporter=make_progress(progress) if isinstance(progress, str) else progress,
+        run=RunState(monitor=monitor, mode=mode, world_size=world.size),
+        reporter=_reporter(progress, world),
+        world=world,
     )
     if resume:
         _restore_last_checkpoint(session)
@@ -212,6 +241,26 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise ValueError(f"device ({name!r}) must be 'auto', 'cpu' or 'cuda'")
     return torch.device(name)
+
+
+def _reporter(progress: ProgressReporter | ProgressKind, world: World) -> ProgressReporter:
+    if not world.is_main:
+        return QuietProgress()  # rank 0 shows the run's progress
+    return make_progress(progress) if isinstance(progress, str) else progress
+
+
+def _to_cpu(state: Any) -> Any:
+    """A carried state's tensors on the CPU, in the same containers (to gather them)."""
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, tuple):
+        items = [_to_cpu(item) for item in state]
+        return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
+    if isinstance(state, list):
+        return [_to_cpu(item) for item in state]
+    if isinstance(state, dict):
+        return {key: _to_cpu(item) for key, item in state.items()}
+    return state
 
 
 def _check_task(task: Any) -> bool:
@@ -269,6 +318,8 @@ def _build_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig) -> LR
 
 def _start_fresh_run(session: TrainingSession) -> None:
     """Refuse a directory that holds a run already; start the log with the config."""
+    if not session.world.is_main:
+        return
     folders = (session.last_dir, session.best_dir)
     existing = [path for path in folders if find_checkpoint(path) is not None]
     if recent_checkpoints(session.directory.path):
@@ -301,14 +352,36 @@ def _restore_last_checkpoint(session: TrainingSession) -> None:
             f"'{asked.mode}')"
         )
     _warn_changed_settings(loaded.config, session.config)
+    world = session.world
+    session.carried = _carried_share(session, loaded.carried_state, saved_world=run.world_size)
+    run.world_size = world.size
     session.run = run
-    # Checkpoints to average written after last/ (a crash fell in between) are written again by
-    # the resumed run; a kept average no longer holds once training continues.
-    discard_recent_after(session.directory.path, run.step)
-    session.carried = loaded.carried_state if session.stateful else None
+    if world.is_main:
+        # Checkpoints to average written after last/ (a crash fell in between) are written
+        # again by the resumed run; a kept average no longer holds once training continues.
+        discard_recent_after(session.directory.path, run.step)
     if session.average is not None:
         session.average.load_state_tensors(loaded.averaged_weights)
-    append_jsonl(session.log_path, {"event": "resume", "step": run.step})
+    session.log({"event": "resume", "step": run.step})
+
+
+def _carried_share(session: TrainingSession, carried: Any, *, saved_world: int) -> Any:
+    """This rank's carried state from a checkpoint: the state itself when one process saved
+    it, the rank's entry of the saved list when several did. A stateful run can only resume on
+    as many processes as it was saved from: each carried the state of its own rows.
+    Stateless tasks resume on any number (the global batch, and so the step, is the same)."""
+    if not session.stateful:
+        return None
+    world = session.world
+    if carried is not None and saved_world != world.size:
+        raise SeqlabError(
+            f"the run in {session.directory.path} was trained on {saved_world} process(es) and "
+            f"carries a recurrent state for each; resume it on {saved_world} (torchrun "
+            f"--nproc_per_node {saved_world}), not {world.size}"
+        )
+    if saved_world > 1 and carried is not None:
+        return carried[world.rank]
+    return carried
 
 
 def _warn_changed_settings(saved: dict[str, Any] | None, config: TrainConfig) -> None:

@@ -9,6 +9,11 @@ lower the scale after an overflow).
 from ``run.next_batch_index`` on, the carried recurrent state moves on with them, and an
 applied step advances ``run.step`` and the schedule. A skipped step leaves no trace in the
 weights, the optimizer, the schedule or the carried state.
+
+On several processes (``distributed.py``) each rank runs its share of every micro-batch (an
+empty share runs nothing), the loss sums and counts are summed over the ranks, and the summed
+gradients are all-reduced before step 2 divides them by the global count: every rank then holds
+the single-process gradient of the global batch.
 """
 
 from __future__ import annotations
@@ -21,16 +26,21 @@ import torch
 
 from seqlab.errors import SeqlabError
 from seqlab.train.checkpoint import find_checkpoint, saved_step
+from seqlab.train.distributed import (
+    all_reduce_gradients,
+    share_of_batch,
+    step_seed,
+    sum_over_ranks,
+)
 from seqlab.train.optim import average_and_clip_gradients
 from seqlab.train.protocol import StepLoss, detach_state, move_to
 from seqlab.train.session import TrainingSession
-from seqlab.utils.io import append_jsonl
 
 __all__ = ["StepResult", "TrainingDiverged", "train_step"]
 
 # The non-finite warning points at the line that called fit: stack level 1 is _skip_step,
-# 2 train_step, 3 fit, 4 fit's caller.
-_FIT_CALLER = 4
+# 2 train_step, 3 loop._fit, 4 fit, 5 fit's caller.
+_FIT_CALLER = 5
 
 
 class TrainingDiverged(SeqlabError, RuntimeError):
@@ -81,14 +91,21 @@ def train_step(session: TrainingSession) -> StepResult | None:
 
 def _accumulate_micro_batches(session: TrainingSession) -> _Accumulated:
     """1. ``grad_accum_steps`` micro-batches: forward via ``task.loss``, backward on the SUM."""
-    task, run, scaler = session.task, session.run, session.scaler
+    task, run, scaler, world = session.task, session.run, session.scaler, session.world
     accum_steps = session.config.grad_accum_steps
     session.optimizer.zero_grad(set_to_none=True)
     first_batch = run.next_batch_index
+    if world.distributed:
+        torch.manual_seed(step_seed(session.config.seed, world.rank, first_batch))
     loss_sum = torch.zeros((), device=session.device, dtype=torch.float64)
     count = tokens = 0
     for micro in range(accum_steps):
-        batch = move_to(task.train_batch(first_batch + micro), session.device)
+        batch = task.train_batch(first_batch + micro)
+        if world.distributed:
+            batch = share_of_batch(batch, world)
+            if batch is None:
+                continue  # fewer rows than ranks: this rank adds nothing to the step
+        batch = move_to(batch, session.device)
         with session.autocast():
             step_loss = task.loss(
                 session.model, batch, session.carried if session.stateful else None
@@ -107,6 +124,9 @@ def _accumulate_micro_batches(session: TrainingSession) -> _Accumulated:
     # The batches are consumed even if the step is skipped, so a bad batch is not retried.
     run.next_batch_index = first_batch + accum_steps
     total = float(loss_sum)  # one device sync per step
+    if world.distributed:
+        summed = sum_over_ranks([total, count, tokens], device=session.device)
+        total, count, tokens = summed[0], int(summed[1]), int(summed[2])
     return _Accumulated(loss_sum=total, count=count, tokens=tokens, first_batch=first_batch)
 
 
@@ -130,6 +150,8 @@ def _average_and_clip(session: TrainingSession, accumulated: _Accumulated) -> fl
             f"{session.run.next_batch_index - 1}; "
             "count must be the number of items the loss sum covers"
         )
+    if session.world.distributed:
+        all_reduce_gradients(session.parameters)  # the sums over every rank's items
     if session.scaler is not None:
         session.scaler.unscale_(session.optimizer)
     return average_and_clip_gradients(
@@ -156,8 +178,7 @@ def _skip_step(
         RuntimeWarning,
         stacklevel=_FIT_CALLER,
     )
-    append_jsonl(
-        session.log_path,
+    session.log(
         {"event": "nonfinite", "step": run.step + 1, "batches": batches,
          "loss": accumulated.loss_sum, "grad_norm": grad_norm, "in_a_row": in_a_row},
     )  # fmt: skip

@@ -97,4 +97,5 @@ OPTIONS = TaskOptions(
     family_defaults=family_defaults,
     cli_options=tuple(cli_options()),
     model_config_class=model_config_class,
+    batches_by_rows=False,  # batches are filled to data.max_tokens
 )
