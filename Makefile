@@ -23,7 +23,7 @@ $(VENV)/.installed: $(VENV)/.torch pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev,pretrained,serve,serve-test]'
+	$(BIN)/pip install --quiet -e '.[dev,pretrained,serve,serve-test,export]'
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed

@@ -18,7 +18,9 @@ from seqlab.commands import (
     claims,
     compare,
     demo,
+    distill,
     evaluate,
+    export,
     forecast,
     generate,
     monitor,
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         compare,
         claims,
         train,
+        distill,
         evaluate,
         predict,
         translate,
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         retrain,
         stream,
         serve,
+        export,
         demo,
     ):
         module.register(subparsers)

@@ -10,6 +10,8 @@ Training writes, and every consumer reads, one directory (DESIGN.md, "The model 
     linear_baseline.safetensors   forecasting: the least-squares baseline fitted on training windows
     monitor_reference.json        forecasting: what ``seqlab monitor`` compares recent data against
     training_data.csv             forecasting, after ``seqlab retrain``: the series it trained on
+    teacher_logits.safetensors    after ``seqlab distill``: the teacher's logits for the transfer
+    teacher_logits.json           set, and the checksums that decide whether they are reused
     metrics.json                  the final evaluation, its split and the data's checksum
     log.jsonl                     one line per logged step or evaluation
     checkpoints/last/, best/      training state for ``--resume`` (seqlab.train.checkpoint):
@@ -18,6 +20,11 @@ Training writes, and every consumer reads, one directory (DESIGN.md, "The model 
     checkpoints/recent/step-N/    with ``train.average_checkpoints``: the weights evaluated at
                                   the last evaluations (seqlab.train.checkpoint_averaging)
     checkpoints/average/          their element-wise mean, when it was kept as the final model
+
+config.json's ``quantization`` field (QUANTIZATION), present only in a directory written by
+``seqlab export --format int8``, says that model.safetensors holds int8 weights: its ``scheme``
+names how (seqlab.export.int8_model), and a loader rebuilds the quantised layers before it loads
+them (``quantization_of``).
 
 No other module spells one of these names: they import them from here. Every write is atomic
 (seqlab.utils.io), and every read that fails (missing, unreadable, not valid JSON, not a
@@ -51,6 +58,8 @@ SOURCE_TOKENIZER = "tokenizer.source.json"
 TARGET_TOKENIZER = "tokenizer.target.json"
 METRICS = "metrics.json"
 LOG = "log.jsonl"
+TEACHER_LOGITS = "teacher_logits.safetensors"
+TEACHER_LOGITS_RECORD = "teacher_logits.json"
 CHECKPOINTS = "checkpoints"
 LINEAR_BASELINE = "linear_baseline.safetensors"
 MONITOR_REFERENCE = "monitor_reference.json"
@@ -69,6 +78,10 @@ RECENT_STEP_PREFIX = "step-"
 CHECKPOINT_AVERAGE = "average"
 
 CheckpointName = Literal["last", "best"]
+
+# config.json's field marking a quantised directory, and the schemes this seqlab can load.
+QUANTIZATION = "quantization"
+QUANTIZATION_SCHEMES: tuple[str, ...] = ("int8-dynamic",)
 
 # The fix for a damaged file of a model directory: the run that wrote it is the one source.
 _RESTORE = "restore it from the run that wrote the directory, or retrain"
@@ -230,6 +243,22 @@ class ModelDir:
 
     def write_tensors(self, name: str, tensors: Mapping[str, torch.Tensor]) -> None:
         save_safetensors_atomic(tensors, self.file(name))
+
+
+def quantization_of(config: Mapping[str, Any], directory: ModelDir) -> str | None:
+    """The quantisation scheme config.json records (None for float32 weights); a one-line
+    error naming config.json when the field is malformed or names a scheme this seqlab lacks."""
+    field = config.get(QUANTIZATION)
+    if field is None:
+        return None
+    scheme = field.get("scheme") if isinstance(field, dict) else None
+    if scheme not in QUANTIZATION_SCHEMES:
+        raise SeqlabError(
+            f"{directory.config_path}: '{QUANTIZATION}' must be an object whose scheme is one of "
+            f"{', '.join(QUANTIZATION_SCHEMES)}, not {field!r:.80}; export the directory again "
+            "with 'seqlab export DIR --format int8'"
+        )
+    return str(scheme)
 
 
 def _read_safetensors(directory: ModelDir, name: str, load_file: Callable[[str], Any]) -> Any:

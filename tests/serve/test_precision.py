@@ -47,3 +47,19 @@ def test_float32_changes_nothing_and_an_unknown_dtype_is_refused(
     assert apply_dtype(models.values(), "float32") == []
     with pytest.raises(ValueError, match="dtype must be one of float32, bfloat16"):
         apply_dtype(models.values(), "float16")  # type: ignore[arg-type]
+
+
+def test_an_int8_directory_serves_as_int8_and_bfloat16_leaves_it_alone(
+    sentiment_transformer_dir: Path, tmp_path: Path
+) -> None:
+    from seqlab.export.int8_dir import export_int8
+
+    export_int8(sentiment_transformer_dir, tmp_path / "int8")
+    models = load_models([f"q={tmp_path / 'int8'}"])
+    quantised = models["q"]
+    before = quantised.predictor.probabilities(TEXTS)
+    assert quantised.describe()["dtype"] == "int8"
+    lines = apply_dtype(models.values(), "bfloat16")
+    assert lines[0] == "q: stays int8 (quantised by seqlab export)"
+    # The int8 model's float32 scales were not cast: its answers are unchanged, bit for bit.
+    torch.testing.assert_close(quantised.predictor.probabilities(TEXTS), before, atol=0, rtol=0)

@@ -51,7 +51,10 @@ def apply_dtype(models: Iterable[LoadedModel], dtype: Dtype) -> list[str]:
         return []
     lines = []
     for model in models:
-        if can_run_in_bfloat16(model):
+        if model.dtype == "int8":
+            # Its int8 weights' scales must stay float32, and int8 is already the faster form.
+            lines.append(f"{model.name}: stays int8 (quantised by seqlab export)")
+        elif can_run_in_bfloat16(model):
             model.predictor.model.to(torch.bfloat16)
             model.dtype = "bfloat16"
             lines.append(f"{model.name}: bfloat16 weights")

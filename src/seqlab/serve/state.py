@@ -30,6 +30,10 @@ class LoadedModel:
     model_dir: Path
     dtype: str = "float32"  # what its weights run in (serve.precision)
 
+    def __post_init__(self) -> None:
+        if self.predictor.config.get("quantization"):  # a `seqlab export --format int8` directory
+            self.dtype = "int8"
+
     @property
     def task(self) -> str:
         return str(self.predictor.config["task"])

@@ -29,7 +29,13 @@ from torch import nn
 from seqlab._version import __version__
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
-from seqlab.model_dir import CHECKPOINT_TRAINER_JSON, CHECKPOINTS, WEIGHTS, ModelDir
+from seqlab.model_dir import (
+    CHECKPOINT_TRAINER_JSON,
+    CHECKPOINTS,
+    WEIGHTS,
+    ModelDir,
+    quantization_of,
+)
 from seqlab.tasks import task_class
 from seqlab.tasks.base import RunConfig, Task
 from seqlab.tasks.configuration import config_json
@@ -289,6 +295,11 @@ def load_trained(
     run = run_config_of(config, directory)
     task = restore_task(run, directory, config["artifacts"])
     model = from_config(directory, "the model", task.build_model)
+    if quantization_of(config, directory) is not None:
+        # An int8 directory (seqlab export --format int8): its weights load into the int8 layers.
+        from seqlab.export.int8_model import int8_skeleton
+
+        model = int8_skeleton(model)
     if not directory.is_trained():
         if find_checkpoint(directory.checkpoint_path("last")) is None:
             raise SeqlabError(
