@@ -49,7 +49,7 @@ from _report import append_section, markdown_table, positive_int  # noqa: E402
 from sentiment import predict_latency, stream_cost  # noqa: E402
 from seqlab.data.sources import resolve_file  # noqa: E402
 from seqlab.data.text_files import read_labelled_texts  # noqa: E402
-from seqlab.distill.logit_cache import TEACHER_LOGITS, TEACHER_LOGITS_RECORD  # noqa: E402
+from seqlab.model_dir import TEACHER_LOGITS, TEACHER_LOGITS_RECORD  # noqa: E402
 from seqlab.tasks.sentiment.data import SST2_LABEL_NAMES  # noqa: E402
 
 

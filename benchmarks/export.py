@@ -19,10 +19,12 @@ and Transformer classifiers, with at most 0.5 points of accuracy lost.
 
 Usage: python benchmarks/export.py [--models NAME=DIR,...] [--work DIR] [--threads 1]
        [--repeats 30] [--no-record]
-Default models: lstm=runs/serve-bench/lstm, minilm=runs/serve-bench/minilm-500,
-transformer=/tmp/export-models/transformer-sst2, forecast-transformer=/tmp/export-models/
-transformer-etth1 (the last two trained with ``seqlab train sentiment|forecasting --model
-transformer --preset cpu-small``). Needs SEQLAB_DATA, and the ``export`` extra.
+Default models: lstm=runs/serve-bench/lstm (one direction, 128 units: the streaming classifier),
+bilstm=runs/export-bench/bilstm, transformer=runs/export-bench/transformer-sst2,
+minilm=runs/serve-bench/minilm-500, forecast-transformer=runs/export-bench/transformer-etth1;
+bilstm, transformer and forecast-transformer are ``seqlab train sentiment|forecasting --model
+lstm|transformer --preset cpu-small`` (the transformer with ``--set
+train.max_seconds=420``). Needs SEQLAB_DATA, and the ``export`` extra.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ from seqlab.export.onnx_export import export_model_onnx  # noqa: E402
 from seqlab.tasks.runner import evaluate_split, load_trained  # noqa: E402
 
 DEFAULT_MODELS = (
-    "lstm=runs/serve-bench/lstm,transformer=/tmp/export-models/transformer-sst2,"
-    "minilm=runs/serve-bench/minilm-500,forecast-transformer=/tmp/export-models/transformer-etth1"
+    "lstm=runs/serve-bench/lstm,bilstm=runs/export-bench/bilstm,"
+    "transformer=runs/export-bench/transformer-sst2,minilm=runs/serve-bench/minilm-500,"
+    "forecast-transformer=runs/export-bench/transformer-etth1"
 )
 QUALITY = {
     "sentiment": ("accuracy", "SST-2 dev accuracy"),

@@ -74,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, help="step budget (train.steps)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="train.device")
     for flag, (_, kind, text) in _DISTILL_FLAGS.items():
-        parser.add_argument(flag, dest=f"distill:{flag}", type=kind, default=None, help=text)
+        parser.add_argument(flag, dest=f"distill:{flag}", type=kind, default=None, help=text,
+                            metavar=kind.__name__.upper().replace("STR", "NAME"))  # fmt: skip
     for flag, section, key, keywords in options.cli_options:
         if keywords.get("action") is None and "choices" not in keywords:
             keywords = {"metavar": flag.lstrip("-").replace("-", "_").upper(), **keywords}
