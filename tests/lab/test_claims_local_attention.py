@@ -36,7 +36,7 @@ def _numbers(*, reference: float, local: float, fused: float, longest: int = 163
     [
         (2.0, 1.0, 2.0, 16384, verdicts.HOLDS),
         (2.0, 1.0, 1.0, 16384, verdicts.HOLDS_WITH_CAVEAT),  # a flash kernel keeps memory linear
-        (2.0, 1.0, 2.0, 4096, verdicts.HOLDS_WITH_CAVEAT),  # short of the claim's 10,000 tokens
+        (2.0, 1.0, 2.0, 4096, verdicts.HOLDS_WITH_CAVEAT),  # short of 10,000, extrapolated
         (1.5, 1.0, 1.5, 16384, verdicts.DOES_NOT_HOLD),  # full attention not quadratic
         (2.0, 1.6, 2.0, 16384, verdicts.DOES_NOT_HOLD),  # the window not linear
         (2.0, 1.99, 2.0, 16384, verdicts.DOES_NOT_HOLD),  # linear-ish but no tenfold saving
@@ -48,6 +48,19 @@ def test_every_verdict_of_the_rule(
     numbers = _numbers(reference=reference, local=local, fused=fused, longest=longest)
     verdict, reason = claim.local_attention_memory(numbers)
     assert verdict == expected, reason
+
+
+def test_a_saving_short_of_ten_thousand_tokens_is_extrapolated_along_the_slopes() -> None:
+    """Measured to 2,048 tokens with slopes 2 and 1: a 5x saving there is 5 x (10,000 / 2,048)
+    = 24x at 10,000 tokens, so it holds with a caveat; a 2x saving is 9.8x there, short of 10x."""
+    numbers = _numbers(reference=2.0, local=1.0, fused=2.0, longest=2048)
+    numbers["peak_bytes"]["local"]["2048"] = numbers["peak_bytes"]["full_reference"]["2048"] / 5
+    verdict, reason = claim.local_attention_memory(numbers)
+    assert verdict == verdicts.HOLDS_WITH_CAVEAT
+    assert "5.0 times less, 24 times at 10,000 extrapolated" in reason
+    numbers["peak_bytes"]["local"]["2048"] = numbers["peak_bytes"]["full_reference"]["2048"] / 2
+    verdict, reason = claim.local_attention_memory(numbers)  # 2 x 4.88 = 9.8x: short of 10x
+    assert verdict == verdicts.DOES_NOT_HOLD and "10 times at 10,000" in reason
 
 
 def test_log_log_slope_of_a_power_law() -> None:
