@@ -47,7 +47,7 @@ def test_missing_directory(dirs, capsys):
 def test_unsupported_task_names_the_supported_ones(dirs, capsys, export_format):
     out = dirs / "out"
     err = _refused(capsys, str(dirs / "memory"), "--format", export_format, "--out", str(out))
-    assert "memory model" in err and "sentiment, forecasting" in err
+    assert "a model of the memory task" in err and "sentiment, forecasting" in err
     assert not out.exists()
 
 

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out}: {field['int8_layers']} layers in int8{note}")
         return 0
     from seqlab.export.onnx_export import export_model_onnx
-    from seqlab.export.onnx_models import ONNX_TASKS
+    from seqlab.export.onnx_models import NOT_ONE_GRAPH, ONNX_TASKS
     from seqlab.model_dir import ModelDir, quantization_of
     from seqlab.tasks.directory_checks import read_model_config
     from seqlab.tasks.runner import load_trained
@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if config["task"] not in ONNX_TASKS:
         raise SeqlabError(
-            f"'{source}' holds a {config['task']} model, which cannot be exported to ONNX (its "
-            f"inference is a decoding loop or a generated problem); --format onnx exports the "
-            f"tasks {', '.join(ONNX_TASKS)}"
+            f"'{source}' holds a model of the {config['task']} task, which cannot be exported to "
+            f"ONNX ({NOT_ONE_GRAPH.get(config['task'], 'it is not one graph')}); --format onnx "
+            f"exports the tasks {', '.join(ONNX_TASKS)}"
         )
     _, model, config = load_trained(directory, config)
     export_model_onnx(model, config, out, source=str(source))

@@ -31,7 +31,7 @@ from torch import nn
 
 from seqlab.errors import SeqlabError
 
-__all__ = ["ONNX_TASKS", "OnnxSignature", "encoder_signature", "signature_of"]
+__all__ = ["NOT_ONE_GRAPH", "ONNX_TASKS", "OnnxSignature", "encoder_signature", "signature_of"]
 
 ONNX_TASKS: tuple[str, ...] = ("sentiment", "forecasting")
 
@@ -47,6 +47,14 @@ class OnnxSignature:
     dynamic_axes: dict[str, dict[int, str]]
 
 
+# Why each task without an ONNX export has none: its inference is not one graph.
+NOT_ONE_GRAPH = {
+    "translation": "its inference is a beam search looping over the decoder in Python",
+    "lm": "its generation is a sampling loop over the model in Python",
+    "memory": "it is a teaching task on generated problems, not a model to deploy",
+}
+
+
 def signature_of(model: nn.Module, config: dict[str, Any], directory: str) -> OnnxSignature:
     """The signature of the model a directory of ``config`` holds (module docstring)."""
     task = config.get("task")
@@ -55,9 +63,9 @@ def signature_of(model: nn.Module, config: dict[str, Any], directory: str) -> On
     if task == "forecasting":
         return _forecaster_signature(model, config)
     raise SeqlabError(
-        f"{directory}: a {task} model cannot be exported to ONNX (its inference is a decoding "
-        f"loop or a generated problem, not one graph); --format onnx exports the tasks "
-        f"{', '.join(ONNX_TASKS)}"
+        f"{directory}: a model of the {task} task cannot be exported to ONNX "
+        f"({NOT_ONE_GRAPH.get(str(task), 'it is not one graph')}); --format onnx exports the "
+        f"tasks {', '.join(ONNX_TASKS)}"
     )
 
 
