@@ -53,7 +53,7 @@ def export_int8(source: Path, out: Path) -> dict[str, Any]:
     task = config["task"]
     if task not in INT8_TASKS:
         raise SeqlabError(
-            f"'{source}' holds a {task} model; --format int8 quantises the tasks "
+            f"'{source}' holds a model of the {task} task; --format int8 quantises the tasks "
             f"{', '.join(INT8_TASKS)} (the others decode step by step and stay float32)"
         )
     _, model, config = load_trained(directory, config)
