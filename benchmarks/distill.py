@@ -23,7 +23,7 @@ predict under 3 ms; the whole workflow under 60 minutes of CPU.
 Usage: python benchmarks/distill.py --teacher DIR [--students lstm,bilstm] [--augment 4]
        [--steps 3000] [--set KEY=VALUE ...] [--train-rows N] [--dev-rows N]
        [--out runs/distill-benchmark] [--threads 2] [--train-threads 1] [--repeats 200]
-       [--note TEXT] [--no-record]
+       [--reuse] [--note TEXT] [--no-record]
 ``--train-rows``/``--dev-rows`` distil on the first N rows of SST-2's train/dev files (written to
 ``--out`` with SST-2's label names), for a quick trial; the default is all of them.
 Needs SEQLAB_DATA (the directory holding sst2/).
@@ -151,6 +151,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for latency (default 2)")
     parser.add_argument("--train-threads", type=int, default=1, help="threads for training")
     parser.add_argument("--repeats", type=positive_int, default=200, help="latency samples")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the model directories already trained in --out again",
+    )
     parser.add_argument("--note", default="", help="a sentence recorded with the results")
     parser.add_argument("--no-record", action="store_true", help="do not append to BENCHMARKS.md")
     args = parser.parse_args()
@@ -172,9 +177,11 @@ def main() -> None:
                 shutil.copy(cache_from / file, distilled / file)
         for out, command in ((distilled, distill_command(args, student, distilled, data)),
                              (plain, labels_command(args, student, plain, data))):  # fmt: skip
+            commands.append(f"- {out.name}: `{shlex.join(command)}`")
+            if args.reuse and (out / "metrics.json").exists():
+                continue  # measured again, not retrained
             torch.set_num_threads(args.train_threads)
             run_command(command)
-            commands.append(f"- {out.name}: `{shlex.join(command)}`")
         if cache_from is None:
             cache_from = distilled
             cache = json.loads((distilled / TEACHER_LOGITS_RECORD).read_text())
