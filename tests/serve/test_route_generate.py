@@ -95,8 +95,9 @@ def test_a_client_that_disconnects_stops_the_generation(
     lm_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ASGI app driven directly: the client reads one event, then goes away. The stream is
-    cancelled and the token iterator closed, so far fewer than the 1000 tokens asked for are
-    computed, and none after the response ended."""
+    cancelled and the token iterator closed in the model thread, so far fewer than the 1000 tokens
+    asked for are computed: after the response ended, at most the one step that was already
+    running in the model thread when the client left (a running step cannot be interrupted)."""
     state = ServiceState(models=load_models([str(lm_dir)]), settings=ServeSettings())
     threads = _record_steps(state.models["model"].predictor, monkeypatch)
     app = create_app(state)
@@ -137,7 +138,7 @@ def test_a_client_that_disconnects_stops_the_generation(
     produced = asyncio.run(drive())
     assert sent[0]["status"] == 200
     assert 2 <= produced < 200  # the prompt's pass, at least one token, then it stopped
-    assert len(threads) == produced
+    assert produced <= len(threads) <= produced + 1
     assert all(name.startswith("seqlab-model") for name in threads)
 
 

@@ -203,8 +203,8 @@ def _close_later(state: ServiceState, generation: _Generation) -> None:
     """Close the generation in the model executor, after any step of it still running there
     (one thread: its calls run in order); without an executor (shut down) nothing runs there."""
     try:
-        _close_later(state, generation)
-    except RuntimeError:
+        state.executor.submit(generation.close)
+    except RuntimeError:  # the executor is shut down: no step of it can be running
         generation.close()
 
 
