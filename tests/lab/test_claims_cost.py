@@ -15,8 +15,9 @@ from torch import nn
 from seqlab.lab.claims import cost_by_length, parallel_training, verdicts
 from seqlab.lab.claims import whole_message_latency as whole_message
 from seqlab.lab.claims.interleaved_timing import crossings, interleaved_medians
-from seqlab.lab.claims.local_attention import log_log_slope
 from seqlab.lab.claims.peak_memory import LiveTensorBytes, peak_bytes
+from seqlab.lab.claims.scaling import log_log_slope
+from seqlab.lab.claims.scaling import slopes as slopes_of
 from seqlab.lab.claims.short_sequences import matched_layers
 from seqlab.nn import MultiHeadAttention, TransformerEncoder, scaled_dot_product_attention
 
@@ -77,13 +78,13 @@ def test_tail_slope_is_the_end_to_end_slope_of_three_doublings() -> None:
     # For three points equally spaced in log n the least-squares slope uses only the two ends.
     lengths = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
     cost = {str(n): n + n * n / 1024 for n in lengths}  # linear, then quadratic
-    slopes = cost_by_length._slopes(lengths, cost, 3)
+    slopes = slopes_of(lengths, cost, 3)
     expected_tail = math.log(cost["8192"] / cost["2048"]) / math.log(4)
     assert slopes["tail"] == pytest.approx(expected_tail, rel=1e-12)
     assert slopes["all"] == pytest.approx(log_log_slope(lengths, list(cost.values())))
     assert 1.0 < slopes["all"] < slopes["tail"] < 2.0
     exact = {str(n): 3.0 * n**2 for n in lengths}
-    assert cost_by_length._slopes(lengths, exact, 3)["tail"] == pytest.approx(2.0)
+    assert slopes_of(lengths, exact, 3)["tail"] == pytest.approx(2.0)
 
 
 def test_crossings_are_interpolated_in_log_log() -> None:

@@ -8,6 +8,7 @@ import torch
 
 from seqlab.lab.claims import local_attention as claim
 from seqlab.lab.claims import verdicts
+from seqlab.lab.claims.scaling import log_log_slope
 
 LENGTHS = [1024, 16384]
 
@@ -64,8 +65,8 @@ def test_a_saving_short_of_ten_thousand_tokens_is_extrapolated_along_the_slopes(
 
 
 def test_log_log_slope_of_a_power_law() -> None:
-    assert claim.log_log_slope([1, 10, 100], [5, 50, 500]) == pytest.approx(1.0)
-    assert claim.log_log_slope([2, 4, 8], [12, 48, 192]) == pytest.approx(2.0)
+    assert log_log_slope([1, 10, 100], [5, 50, 500]) == pytest.approx(1.0)
+    assert log_log_slope([2, 4, 8], [12, 48, 192]) == pytest.approx(2.0)
 
 
 TINY = {"device": "cpu", "d_model": 8, "heads": 2, "window": 8, "seed": 0, "warmup": 0,

@@ -13,14 +13,13 @@ kernel torch picks is recorded, and both paths' memory is measured.
 A whole Transformer encoder layer adds four D x D projections and a 4D-wide feed-forward network,
 O(n d^2) work that dominates while n is below a few times d, so the layer's slope approaches 2 only
 at long n; the attention sub-layer alone is where the n^2 lives. Slopes are therefore fitted both
-over every length and over the longest ``tail_points`` lengths (local_attention.log_log_slope),
+over every length and over the longest ``tail_points`` lengths (scaling.log_log_slope),
 and the verdict reads the latter.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -28,9 +27,9 @@ import torch
 from torch import nn
 
 from seqlab.lab.claims.base import Claim, Settings, hardware
-from seqlab.lab.claims.interleaved_timing import clock, interleaved_medians
-from seqlab.lab.claims.local_attention import log_log_slope
+from seqlab.lab.claims.interleaved_timing import clock
 from seqlab.lab.claims.peak_memory import MEMORY_METHOD, available_bytes, peak_bytes
+from seqlab.lab.claims.scaling import attention_kernel, slopes, time_and_peak_bytes
 from seqlab.lab.claims.short_sequences import matched_layers
 from seqlab.lab.claims.verdicts import (
     DOES_NOT_HOLD,
@@ -111,21 +110,6 @@ def cost_by_length(numbers: Numbers) -> Verdict:
 # ---- measurement ----
 
 
-def attention_kernel(attention: MultiHeadAttention, x: torch.Tensor) -> str:
-    """The kernel ``attention(x)`` runs: "reference" for seqlab's written-out path, else the
-    scaled_dot_product_attention backend torch picks for these shapes (no mask)."""
-    if attention.impl == "reference":
-        return "reference"
-    B, T, _ = x.shape
-    q = x.new_empty(B, attention.num_heads, T, attention.head_dim)  # (B, H, T, Dh)
-    try:
-        from torch.nn.attention import SDPBackend
-
-        return SDPBackend(torch._fused_sdp_choice(q, q, q)).name
-    except (AttributeError, RuntimeError, ValueError):  # a torch without the (private) query
-        return "unknown"
-
-
 def _reference_bytes(heads: int, length: int, element_size: int) -> int:
     """The reference path's scores and weights, both (H, T, T), live at once."""
     return 2 * heads * length * length * element_size
@@ -133,15 +117,6 @@ def _reference_bytes(heads: int, length: int, element_size: int) -> int:
 
 def _is_out_of_memory(error: RuntimeError) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "allocate" in str(error)
-
-
-def _slopes(lengths: list[int], values: Mapping[str, float], tail_points: int) -> dict[str, float]:
-    measured = [n for n in lengths if str(n) in values]
-    ys = [values[str(n)] for n in measured]
-    return {
-        "all": log_log_slope(measured, ys),
-        "tail": log_log_slope(measured[-tail_points:], ys[-tail_points:]),
-    }
 
 
 def _count(module: nn.Module) -> int:
@@ -167,22 +142,16 @@ def measure(settings: Settings) -> dict[str, Any]:
     for length in settings["lengths"]:
         x = torch.randn(1, length, d_model, device=device)  # (B, T, D)
         try:
-            with torch.no_grad():
-                kernel = attention_kernel(attention, x)
-                timings = interleaved_medians(
-                    {name: partial(layer, x) for name, layer in layers.items()},
-                    repeats=settings["repeats"],
-                    warmup=settings["warmup"],
-                    device=device,
-                    budget_seconds=settings["seconds_per_length"],
-                )
-                for name, layer in layers.items():
-                    seconds[name][str(length)] = timings[name]
-                    memory[name][str(length)] = peak_bytes(partial(layer, x), device=device)
-                # The reference path's (H, T, T) matrices are measured only where they fit with
-                # room to spare: on a CPU running out of memory ends the process, not the call.
-                needed = _reference_bytes(heads, length, x.element_size())
-                if needed < available_bytes(device) / 2:
+            kernel = attention_kernel(attention, x)
+            costs = time_and_peak_bytes(layers, x, settings, device=device)
+            for name, (took, peak) in costs.items():
+                seconds[name][str(length)] = took
+                memory[name][str(length)] = peak
+            # The reference path's (H, T, T) matrices are measured only where they fit with
+            # room to spare: on a CPU running out of memory ends the process, not the call.
+            needed = _reference_bytes(heads, length, x.element_size())
+            if needed < available_bytes(device) / 2:
+                with torch.no_grad():
                     memory["attention_reference"][str(length)] = peak_bytes(
                         partial(reference, x), device=device
                     )
@@ -212,10 +181,10 @@ def measure(settings: Settings) -> dict[str, Any]:
         "memory_slope": {},
     }
     if len(lengths) >= 2:
-        numbers["time_slope"] = {name: _slopes(lengths, seconds[name], tail_points)
+        numbers["time_slope"] = {name: slopes(lengths, seconds[name], tail_points)
                                  for name in layers}  # fmt: skip
         numbers["memory_slope"] = {
-            name: _slopes(lengths, memory[name], tail_points)
+            name: slopes(lengths, memory[name], tail_points)
             for name in memory
             if len(memory[name]) >= 2
         }
@@ -238,14 +207,14 @@ def figure(numbers: Numbers) -> bytes:
         (axes[0], numbers["seconds"], numbers["time_slope"], 1e3, "forward time, median (ms)"),
         (axes[1], numbers["peak_bytes"], numbers["memory_slope"], 2**-20, "peak memory (MiB)"),
     )
-    for axis, values, slopes, scale, ylabel in panels:
+    for axis, values, fitted, scale, ylabel in panels:
         for name, by_length in values.items():
             measured = [n for n in numbers["lengths"] if str(n) in by_length]
             if not measured:
                 continue
             colour, label = _CURVES[name]
-            if name in slopes:
-                label += f" (slope {slopes[name]['tail']:.2f})"
+            if name in fitted:
+                label += f" (slope {fitted[name]['tail']:.2f})"
             ys = [by_length[str(n)] * scale for n in measured]
             axis.plot(measured, ys, "o-", color=colour, label=label)
         axis.set_xscale("log", base=2)

@@ -28,17 +28,15 @@ have needed are recorded instead.
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
 from seqlab.lab.claims.base import Claim, Settings, hardware
-from seqlab.lab.claims.interleaved_timing import clock, interleaved_medians
-from seqlab.lab.claims.peak_memory import MEMORY_METHOD, available_bytes, peak_bytes
+from seqlab.lab.claims.interleaved_timing import clock
+from seqlab.lab.claims.peak_memory import MEMORY_METHOD, available_bytes
+from seqlab.lab.claims.scaling import attention_kernel, slopes, time_and_peak_bytes
 from seqlab.lab.claims.verdicts import (
     DOES_NOT_HOLD,
     HOLDS,
@@ -47,7 +45,7 @@ from seqlab.lab.claims.verdicts import (
     Verdict,
 )
 from seqlab.lab.figures import plt, png_bytes
-from seqlab.nn import TransformerEncoderLayer
+from seqlab.nn import MultiHeadAttention, TransformerEncoderLayer
 
 # ---- verdict rule ----
 
@@ -129,15 +127,6 @@ def local_attention_memory(numbers: Numbers) -> Verdict:
 FORMS = ("full", "full_reference", "local")
 
 
-def log_log_slope(lengths: list[int], values: list[float]) -> float:
-    """Least-squares slope of log(value) against log(length)."""
-    xs = [math.log(length) for length in lengths]
-    ys = [math.log(value) for value in values]
-    x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
-    covariance = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys, strict=True))
-    return covariance / sum((x - x_mean) ** 2 for x in xs)
-
-
 def reference_attention_bytes(heads: int, length: int, element_size: int) -> int:
     """The written-out path's scores and weights, both (H, T, T), alive at once."""
     return 2 * heads * length * length * element_size
@@ -156,29 +145,13 @@ def layer_forms(d_model: int, heads: int, window: int) -> dict[str, nn.Module]:
     return {"full": full.eval(), "full_reference": reference.eval(), "local": local.eval()}
 
 
-def _kernel(x: torch.Tensor, heads: int) -> str:
-    """The scaled_dot_product_attention backend torch picks for full attention on x."""
-    B, T, D = x.shape
-    q = x.new_empty(B, heads, T, D // heads)  # (B, H, T, Dh)
-    try:
-        from torch.nn.attention import SDPBackend
-
-        return SDPBackend(torch._fused_sdp_choice(q, q, q)).name
-    except (AttributeError, RuntimeError, ValueError):  # a torch without the (private) query
-        return "unknown"
-
-
-def _slopes(lengths: list[int], values: Mapping[str, float]) -> dict[str, float]:
-    measured = [n for n in lengths if str(n) in values]
-    ys = [values[str(n)] for n in measured]
-    return {"all": log_log_slope(measured, ys), "tail": log_log_slope(measured[-2:], ys[-2:])}
-
-
 def measure(settings: Settings) -> dict[str, Any]:
     device, d_model, heads = settings["device"], settings["d_model"], settings["heads"]
     window = settings["window"]
     torch.manual_seed(settings["seed"])
     forms = {name: layer.to(device) for name, layer in layer_forms(d_model, heads, window).items()}
+    full_attention = forms["full"].self_attn
+    assert isinstance(full_attention, MultiHeadAttention)  # seqlab's encoder layer's sub-layer
     seconds: dict[str, dict[str, float]] = {name: {} for name in forms}
     memory: dict[str, dict[str, int]] = {name: {} for name in forms}
     skipped: dict[str, int] = {}
@@ -193,18 +166,10 @@ def measure(settings: Settings) -> dict[str, Any]:
                     if name != "full_reference" or fits}  # fmt: skip
         if "full_reference" not in measured:
             skipped[str(length)] = needed
-        with torch.no_grad():
-            kernel = _kernel(x, heads)
-            timings = interleaved_medians(
-                {name: partial(layer, x) for name, layer in measured.items()},
-                repeats=settings["repeats"],
-                warmup=settings["warmup"],
-                device=device,
-                budget_seconds=settings["seconds_per_length"],
-            )
-            for name, layer in measured.items():
-                seconds[name][str(length)] = timings[name]
-                memory[name][str(length)] = peak_bytes(partial(layer, x), device=device)
+        kernel = attention_kernel(full_attention, x)
+        for name, (took, peak) in time_and_peak_bytes(measured, x, settings, device=device).items():
+            seconds[name][str(length)] = took
+            memory[name][str(length)] = peak
         del x
     return {
         "hardware": hardware(device),
@@ -220,10 +185,10 @@ def measure(settings: Settings) -> dict[str, Any]:
         "peak_bytes": memory,
         "reference_skipped_needing_bytes": skipped,
         "memory_slope": {
-            name: _slopes(lengths, memory[name]) for name in forms if len(memory[name]) >= 2
+            name: slopes(lengths, memory[name], 2) for name in forms if len(memory[name]) >= 2
         },  # fmt: skip
         "time_slope": {
-            name: _slopes(lengths, seconds[name]) for name in forms if len(seconds[name]) >= 2
+            name: slopes(lengths, seconds[name], 2) for name in forms if len(seconds[name]) >= 2
         },  # fmt: skip
     }
 
@@ -243,14 +208,14 @@ def figure(numbers: Numbers) -> bytes:
         (axes[0], numbers["peak_bytes"], numbers["memory_slope"], 2**-20, "peak memory (MiB)"),
         (axes[1], numbers["seconds"], numbers["time_slope"], 1e3, "forward time, median (ms)"),
     )
-    for axis, values, slopes, scale, ylabel in panels:
+    for axis, values, fitted, scale, ylabel in panels:
         for name in FORMS:
             measured = [n for n in numbers["lengths"] if str(n) in values[name]]
             if not measured:
                 continue
             colour, label = _CURVES[name]
-            if name in slopes:
-                label += f" (slope {slopes[name]['all']:.2f})"
+            if name in fitted:
+                label += f" (slope {fitted[name]['all']:.2f})"
             ys = [values[name][str(n)] * scale for n in measured]
             axis.plot(measured, ys, "o-", color=colour, label=label)
         axis.set_xscale("log", base=2)

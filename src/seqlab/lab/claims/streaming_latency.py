@@ -20,7 +20,6 @@ position table grows with the context, and a table lookup costs nothing per toke
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.lab.claims.base import Claim, Settings, hardware
+from seqlab.lab.claims.scaling import log_log_slope
 from seqlab.lab.claims.short_sequences import median_seconds
 from seqlab.lab.claims.verdicts import (
     DOES_NOT_HOLD,
@@ -72,15 +72,6 @@ PATH_LABELS = {
     "cached": "Transformer step (key/value cache)",
     "reencode": "Transformer re-encoding the prefix",
 }
-
-
-def log_log_slope(lengths: list[int], seconds: list[float]) -> float:
-    """Least-squares slope of log(seconds) against log(length)."""
-    xs = [math.log(n) for n in lengths]
-    ys = [math.log(s) for s in seconds]
-    x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
-    spread = sum((x - x_mean) ** 2 for x in xs)
-    return sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys, strict=True)) / spread
 
 
 def linear_fit(lengths: list[int], seconds: list[float]) -> tuple[float, float]:
