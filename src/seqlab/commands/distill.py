@@ -13,7 +13,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from seqlab.commands.options import add_progress_options, progress_kind
+from seqlab.commands.options import (
+    add_progress_options,
+    add_task_options,
+    command_line_layer,
+    progress_kind,
+)
 from seqlab.errors import SeqlabError
 from seqlab.tasks import task_options
 
@@ -76,25 +81,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for flag, (_, kind, text) in _DISTILL_FLAGS.items():
         parser.add_argument(flag, dest=f"distill:{flag}", type=kind, default=None, help=text,
                             metavar=kind.__name__.upper().replace("STR", "NAME"))  # fmt: skip
-    for flag, section, key, keywords in options.cli_options:
-        if keywords.get("action") is None and "choices" not in keywords:
-            keywords = {"metavar": flag.lstrip("-").replace("-", "_").upper(), **keywords}
-        parser.add_argument(flag, dest=f"option:{section}.{key}", **keywords)
+    add_task_options(parser, options.cli_options)
     add_progress_options(parser)
     parser.set_defaults(command=run)
 
 
 def _command_line_layer(args: argparse.Namespace) -> dict[str, Any]:
     """The student's config values the flags set."""
-    layer: dict[str, dict[str, Any]] = {}
-    for option, (section, key) in _COMMON.items():
-        if getattr(args, option, None) is not None:
-            layer.setdefault(section, {})[key] = getattr(args, option)
-    for name, value in vars(args).items():
-        if name.startswith("option:") and value is not None:
-            section, key = name.removeprefix("option:").split(".", 1)
-            layer.setdefault(section, {})[key] = value
-    return layer
+    return command_line_layer(args, _COMMON)
 
 
 def _split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:

@@ -14,7 +14,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from seqlab.commands.options import add_progress_options, progress_kind
+from seqlab.commands.options import (
+    add_progress_options,
+    add_task_options,
+    command_line_layer,
+    progress_kind,
+)
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import CHECKPOINTS, CONFIG, LOG, METRICS, WEIGHTS
 from seqlab.tasks import available_tasks, task_options
@@ -78,27 +83,13 @@ def _add_task_parser(tasks: argparse._SubParsersAction, options: TaskOptions) ->
     task_parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), help="where to train (train.device)"
     )
-    for flag, section, key, keywords in options.cli_options:
-        if keywords.get("action") is None and "choices" not in keywords:
-            # The dest encodes the config key; show the flag's own name in --help instead
-            # (argparse shows a flag with choices as the choices themselves).
-            keywords = {"metavar": flag.lstrip("-").replace("-", "_").upper(), **keywords}
-        task_parser.add_argument(flag, dest=f"option:{section}.{key}", **keywords)
+    add_task_options(task_parser, options.cli_options)
     add_progress_options(task_parser)
     task_parser.set_defaults(command=run)
 
 
 def _command_line_layer(args: argparse.Namespace) -> dict[str, Any]:
-    layer: dict[str, dict[str, Any]] = {}
-    for option, (section, key) in _COMMON_OPTIONS.items():
-        value = getattr(args, option, None)
-        if value is not None:
-            layer.setdefault(section, {})[key] = value
-    for name, value in vars(args).items():
-        if name.startswith("option:") and value is not None:
-            section, key = name.removeprefix("option:").split(".", 1)
-            layer.setdefault(section, {})[key] = value
-    return layer
+    return command_line_layer(args, _COMMON_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:
