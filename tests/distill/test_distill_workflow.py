@@ -153,7 +153,7 @@ def test_config_records_the_teacher_and_the_transfer_set(student: Path, teacher:
     assert transfer["augmentation"] == {"augment": 2, "p_mask": 0.1, "p_replace": 0.1,
                                         "p_ngram": 0.25, "max_ngram": 5}  # fmt: skip
     assert record["objective"] == {"loss": "mse", "temperature": 1.0, "alpha": 0.0,
-                                   "teacher_batch_size": 64}  # fmt: skip
+                                   "teacher_batch_size": 64, "embeddings": "own"}  # fmt: skip
     cache = json.loads((student / TEACHER_LOGITS_RECORD).read_text())
     assert cache["transfer_set_checksum"] == transfer["checksum"]
     assert cache["teacher_weights_sha256"] == weights
@@ -258,3 +258,28 @@ def test_bad_options_are_refused(capsys, workdir: Path, teacher: Path, data: Pat
     assert f"{bad}:2: bytes that are not UTF-8" in err
     err = _refused(capsys, *_distill_args(teacher, data, out, "--loss", "l1"))
     assert "distill.loss" in err
+    err = _refused(capsys, *_distill_args(teacher, data, out, "--embeddings", "glove"))
+    assert "distill.embeddings: 'glove' is not one of 'own', 'teacher'" in err
+
+
+def test_a_student_can_start_from_the_teacher_s_vocabulary(
+    capsys, workdir: Path, teacher: Path, data: Path
+) -> None:
+    out = workdir / "student-teacher-embeddings"
+    # model.embed_dim=8 is replaced by the teacher's width (16): the vectors are the teacher's.
+    argv = _distill_args(teacher, data, out, "--embeddings", "teacher", "--set",
+                         "model.embed_dim=8", steps=40)  # fmt: skip
+    assert seqlab_main(argv) == 0
+    config = _config(out)
+    assert config["model"]["embed_dim"] == _config(teacher)["model"]["embed_dim"] == 16
+    assert config["artifacts"]["distillation"]["objective"]["embeddings"] == "teacher"
+    assert (out / "tokenizer.json").read_bytes() == (teacher / "tokenizer.json").read_bytes()
+    predictor = seqlab.load(out)
+    assert predictor.predict(["a superb film"])[0]["sentiment"] in ("negative", "positive")
+    # A Transformer student must already have the teacher's width.
+    args = ["distill", str(teacher), "--model", "transformer", "--data", str(data),
+            "--embeddings", "teacher", "--set", "model.d_model=32", "--set", "model.num_heads=2",
+            "--quiet", "--out", str(workdir / "never")]  # fmt: skip
+    err = _refused(capsys, *args)
+    assert "the teacher's 16-wide token vectors, but model.d_model is 32" in err
+    assert "--set model.d_model=16" in err

@@ -18,6 +18,7 @@ from typing import Literal
 from seqlab.errors import SeqlabError
 
 DistillLoss = Literal["mse", "kl"]
+StudentEmbeddings = Literal["own", "teacher"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class DistillSettings:
     softened KL divergence at ``temperature``). alpha: weight of the label cross-entropy, counted
     on labelled original texts only (seqlab.distill.loss).
     teacher_batch_size: texts per teacher call while labelling the transfer set.
+    embeddings: "own" (the student's tokenizer is trained on the training split and its
+    embeddings start at random) or "teacher" (it reads text through the teacher's tokenizer and
+    its embeddings start as the teacher's token vectors: seqlab.distill.teacher_embeddings).
     """
 
     augment: int = 0
@@ -43,6 +47,7 @@ class DistillSettings:
     temperature: float = 1.0
     alpha: float = 0.0
     teacher_batch_size: int = 64
+    embeddings: StudentEmbeddings = "own"
 
     def __post_init__(self) -> None:
         if self.augment < 0:

@@ -24,6 +24,7 @@ from torch import nn
 from seqlab.data.batching import BucketedBatches, TokenBatch
 from seqlab.distill.loss import distillation_loss
 from seqlab.distill.settings import DistillSettings
+from seqlab.distill.teacher_embeddings import load_into
 from seqlab.distill.transfer_set import TransferSet, student_ids
 from seqlab.tasks.base import RunConfig
 from seqlab.tasks.sentiment.data import SentimentData
@@ -47,6 +48,8 @@ class DistillationTask(SentimentTask):
     distillation loss; ``record`` goes into config.json's artifacts as ``distillation``.
 
     teacher_logits: (N, C) for the transfer set's N texts, columns in the data's label order.
+    initial_embeddings: (V, E), the teacher's token vectors the student's embedding table starts
+    as (``--embeddings teacher``; the data's tokenizer is then the teacher's), or None.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class DistillationTask(SentimentTask):
         teacher_logits: torch.Tensor,
         settings: DistillSettings,
         record: dict[str, Any],
+        initial_embeddings: torch.Tensor | None = None,
     ) -> None:
         super().__init__(run, text_data=text_data)
         expected = (len(transfer), text_data.labels.num_classes)
@@ -70,7 +74,14 @@ class DistillationTask(SentimentTask):
         self.has_label = transfer.has_label()  # (N,)
         self.settings = settings
         self.record = record
+        self.initial_embeddings = initial_embeddings
         self._batches: BucketedBatches | None = None
+
+    def build_model(self) -> nn.Module:
+        model = super().build_model()
+        if self.initial_embeddings is not None:
+            load_into(model, self.initial_embeddings)  # a resumed run's checkpoint then replaces it
+        return model
 
     def _transfer_batches(self) -> BucketedBatches:
         if self._batches is None:

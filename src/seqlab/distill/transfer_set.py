@@ -65,7 +65,7 @@ class TransferSet:
     def record(self, *, settings: DistillSettings, seed: int) -> dict[str, Any]:
         """What config.json keeps of the transfer set."""
         augmentation = to_dict(settings)
-        for key in ("loss", "temperature", "alpha", "teacher_batch_size"):
+        for key in ("loss", "temperature", "alpha", "teacher_batch_size", "embeddings"):
             augmentation.pop(key)
         return {
             "originals": self.originals,

@@ -6,7 +6,10 @@ Networks" (the whole recipe); Hinton, Vinyals and Dean, 2015 (the KL objective).
 Steps, each checked before the next costs time:
 
 1. the student's output directory can take the run (seqlab.tasks.runner.check_can_start);
-2. the teacher loads and is a sentiment model (seqlab.distill.teacher);
+2. the teacher loads and is a sentiment model (seqlab.distill.teacher); with
+   ``settings.embeddings == "teacher"``, the student will read text through the teacher's
+   tokenizer, its embeddings starting as the teacher's token vectors
+   (seqlab.distill.teacher_embeddings);
 3. the data's labels (the training split's) equal the teacher's;
 4. the transfer set is built (seqlab.distill.transfer_set) from the labelled training split,
    ``settings.augment`` copies of each text and the unlabelled texts;
@@ -26,7 +29,7 @@ A resumed run must distil the same transfer set from the same teacher as it star
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +38,13 @@ from seqlab.distill.progress import ProgressKind
 from seqlab.distill.settings import DistillSettings
 from seqlab.distill.student_task import DistillationTask
 from seqlab.distill.teacher import Teacher, load_teacher, teacher_columns
+from seqlab.distill.teacher_embeddings import teacher_token_vectors
 from seqlab.distill.teacher_logits import teacher_logits
 from seqlab.distill.transfer_set import TransferSet, build_transfer_set
 from seqlab.distill.unlabelled import read_unlabelled_texts
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import TEACHER_LOGITS_RECORD, ModelDir
-from seqlab.models.config import PretrainedConfig
+from seqlab.models.config import PretrainedConfig, RecurrentConfig, TransformerConfig
 from seqlab.tasks.base import RunConfig
 from seqlab.tasks.runner import TrainedRun, check_can_start, train_run
 from seqlab.tasks.sentiment.task import sentiment_data
@@ -81,7 +85,13 @@ def distill(
     check_can_start(run, out, resume=resume_training or (resume and not labelled_before))
 
     teacher = load_teacher(teacher_dir)
-    text_data = sentiment_data(run)
+    vectors = None
+    if settings.embeddings == "teacher":
+        vectors = teacher_token_vectors(teacher)  # (V, E)
+        run = with_embedding_width(run, int(vectors.shape[1]))
+        text_data = sentiment_data(run, encoder=teacher.task.text_data.encoder)
+    else:
+        text_data = sentiment_data(run)
     text_data.read_all()  # every split and the labels now: their errors before any labelling
     train = text_data.split("train")
     columns = teacher_columns(teacher, text_data.labels.to_list(), data_source=train.source)
@@ -119,6 +129,7 @@ def distill(
     task = DistillationTask(
         run, text_data=text_data, transfer=transfer,
         teacher_logits=logits[:, columns].contiguous(), settings=settings, record=record,
+        initial_embeddings=vectors,
     )  # fmt: skip
     trained = train_run(run, out.path, resume=resume_training, progress=progress, task=task)
     return DistilledRun(
@@ -150,6 +161,23 @@ def check_student(run: RunConfig) -> None:
         )
 
 
+def with_embedding_width(run: RunConfig, width: int) -> RunConfig:
+    """The student of ``run`` reading the teacher's ``width``-wide token vectors: a recurrent
+    student's model.embed_dim becomes ``width``; a Transformer's d_model must already be it."""
+    model = run.model
+    if isinstance(model, TransformerConfig):
+        if model.d_model != width:
+            raise SeqlabError(
+                f"--embeddings teacher gives the student the teacher's {width}-wide token "
+                f"vectors, but model.d_model is {model.d_model}; set --set model.d_model={width} "
+                "(with model.num_heads dividing it) or drop --embeddings teacher"
+            )
+        return run
+    if not isinstance(model, RecurrentConfig):
+        raise SeqlabError(f"--model '{model.family}' cannot be a student")
+    return replace(run, model=replace(model, embed_dim=width))
+
+
 def distillation_record(
     teacher: Teacher, transfer: TransferSet, *, settings: DistillSettings, seed: int
 ) -> dict[str, Any]:
@@ -162,6 +190,7 @@ def distillation_record(
             "temperature": settings.temperature,
             "alpha": settings.alpha,
             "teacher_batch_size": settings.teacher_batch_size,
+            "embeddings": settings.embeddings,
         },
     }
 
