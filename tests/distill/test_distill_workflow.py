@@ -283,3 +283,58 @@ def test_a_student_can_start_from_the_teacher_s_vocabulary(
     err = _refused(capsys, *args)
     assert "the teacher's 16-wide token vectors, but model.d_model is 32" in err
     assert "--set model.d_model=16" in err
+
+
+def test_alpha_one_learns_the_labels_alone_without_labelling(
+    monkeypatch, workdir: Path, teacher: Path, data: Path
+) -> None:
+    def never(*args, **kwargs):
+        raise AssertionError("the teacher labelled a transfer set whose logits weigh nothing")
+
+    monkeypatch.setattr(workflow, "teacher_logits", never)
+    out = workdir / "labels-only"
+    argv = _distill_args(teacher, data, out, "--alpha", "1", steps=30)
+    assert seqlab_main(argv) == 0
+    assert not (out / TEACHER_LOGITS).exists()
+    # The same student trained by 'seqlab train' on the labels: the same batches, the same
+    # cross-entropy, so the same weights.
+    plain = workdir / "labels-only-plain"
+    argv = ["train", "sentiment", "--model", "lstm", "--steps", "30", "--data", str(data),
+            *_sets("model.bidirectional=false"), "--quiet", "--out", str(plain)]  # fmt: skip
+    assert cli.main(argv) == 0
+    distilled, trained = (
+        load_file(str(out / "model.safetensors")),
+        load_file(str(plain / "model.safetensors")),
+    )
+    assert distilled.keys() == trained.keys()
+    for name, tensor in trained.items():
+        assert_close(distilled[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_students_of_other_seeds_share_one_transfer_set(
+    monkeypatch, workdir: Path, teacher: Path, data: Path
+) -> None:
+    # With a validation file, the training rows do not depend on the seed; a student of seed 7
+    # given --augment-seed 0 then has seed 0's transfer set, and seed 0's cached logits serve it.
+    val = write_csv(workdir / "val.csv", shuffled_reviews(30, seed=3))
+    first, second = workdir / "seed-0", workdir / "seed-7"
+    common = ("--val-data", str(val), "--augment", "2")
+    assert seqlab_main(_distill_args(teacher, data, first, *common, steps=10)) == 0
+    second.mkdir()
+    for name in (TEACHER_LOGITS, TEACHER_LOGITS_RECORD):
+        shutil.copy(first / name, second / name)
+    monkeypatch.setattr(workflow, "teacher_logits", None)  # calling it would fail
+    extra = (*common, "--augment-seed", "0", "--seed", "7")
+    assert seqlab_main(_distill_args(teacher, data, second, *extra, steps=10)) == 0
+    config = _config(second)
+    assert config["train"]["seed"] == 7
+    transfer = config["artifacts"]["distillation"]["transfer_set"]
+    assert transfer["seed"] == 0 and transfer["augmented"] > 0
+    assert (
+        transfer["checksum"]
+        == _config(first)["artifacts"]["distillation"]["transfer_set"]["checksum"]
+    )
+    # A resumed run draws its copies with the recorded seed again, not train.seed (else its
+    # transfer set would differ and the resume be refused).
+    with pytest.warns(RuntimeWarning, match="steps 10 -> 12"):
+        assert seqlab_main(_distill_args(teacher, data, second, "--resume", steps=12)) == 0

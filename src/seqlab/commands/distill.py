@@ -41,6 +41,8 @@ _DISTILL_FLAGS: dict[str, tuple[str, type, str]] = {
     "--embeddings": ("embeddings", str, "own (a tokenizer and embeddings of the student's own; "
                      "default) or teacher (the teacher's tokenizer, embeddings starting as its "
                      "token vectors)"),
+    "--augment-seed": ("augment_seed", int, "seed of the augmented copies (default: the run's "
+                       "seed); students of several seeds then share one transfer set"),
     "--teacher-batch-size": ("teacher_batch_size", int, "texts per teacher call (default 64)"),
 }  # fmt: skip
 _COMMON = {"seed": ("train", "seed"), "steps": ("train", "steps"), "device": ("train", "device")}
@@ -115,8 +117,9 @@ def _settings_layer(args: argparse.Namespace, overrides: list[str]) -> dict[str,
 def _saved_settings(saved: dict[str, Any]) -> dict[str, Any]:
     """The distillation settings a resumed run's config.json records."""
     record = saved.get("artifacts", {}).get("distillation", {})
-    augmentation = record.get("transfer_set", {}).get("augmentation", {})
-    return {**augmentation, **record.get("objective", {})}
+    transfer = record.get("transfer_set", {})
+    seed = {"augment_seed": transfer["seed"]} if "seed" in transfer else {}
+    return {**transfer.get("augmentation", {}), **seed, **record.get("objective", {})}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,10 +165,13 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     transfer = result.transfer
     how = "reused from the cache" if result.logits_reused else "computed"
+    how = f"{how} ({result.labelling_seconds:.1f} s)"
+    if settings.labels_only:
+        how = "not needed (--alpha 1 trains on the labels alone)"
     console.print(
         f"transfer set: {len(transfer):,} texts ({transfer.originals:,} originals, "
         f"{transfer.augmented:,} augmented, {transfer.unlabelled:,} unlabelled); teacher logits "
-        f"{how} ({result.labelling_seconds:.1f} s)",
+        f"{how}",
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
     shown = ", ".join(

@@ -48,6 +48,17 @@ class DistillSettings:
     alpha: float = 0.0
     teacher_batch_size: int = 64
     embeddings: StudentEmbeddings = "own"
+    augment_seed: int | None = None
+
+    def copies_seed(self, train_seed: int) -> int:
+        """The seed the augmented copies are drawn with."""
+        return train_seed if self.augment_seed is None else self.augment_seed
+
+    @property
+    def labels_only(self) -> bool:
+        """alpha = 1: the student learns the labels alone and the teacher's outputs carry no
+        weight (a baseline with the same student, vocabulary and budget)."""
+        return self.alpha == 1.0
 
     def __post_init__(self) -> None:
         if self.augment < 0:

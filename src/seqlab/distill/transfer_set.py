@@ -32,6 +32,11 @@ from seqlab.utils.config import to_dict
 MASK_TOKEN = SPECIAL_TOKENS.mask
 UNLABELLED = -1
 
+# Settings of the objective and the student, recorded elsewhere (the seed of the copies is the
+# record's own "seed").
+_NOT_AUGMENTATION = ("loss", "temperature", "alpha", "teacher_batch_size", "embeddings",
+                     "augment_seed")  # fmt: skip
+
 
 @dataclass(frozen=True)
 class TransferSet:
@@ -65,7 +70,7 @@ class TransferSet:
     def record(self, *, settings: DistillSettings, seed: int) -> dict[str, Any]:
         """What config.json keeps of the transfer set."""
         augmentation = to_dict(settings)
-        for key in ("loss", "temperature", "alpha", "teacher_batch_size", "embeddings"):
+        for key in _NOT_AUGMENTATION:
             augmentation.pop(key)
         return {
             "originals": self.originals,

@@ -15,7 +15,8 @@ Steps, each checked before the next costs time:
    ``settings.augment`` copies of each text and the unlabelled texts;
 5. the teacher's logits over it are read from the directory's cache when its checksums match,
    else computed (sorted by length, batched, with a progress bar) and cached
-   (seqlab.distill.logit_cache);
+   (seqlab.distill.logit_cache); with ``alpha`` 1 they carry no weight and are not computed
+   (the student then learns the labels alone: a baseline of the same student and budget);
 6. the student trains through the engine (seqlab.tasks.runner.train_run) as a
    :class:`~seqlab.distill.student_task.DistillationTask`, and its directory is an ordinary
    sentiment model directory whose config.json records the teacher and the transfer set.
@@ -33,7 +34,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from seqlab.distill.logit_cache import read_cached_logits, write_cached_logits
+import torch
+
+from seqlab.distill.logit_cache import CachedLogits, read_cached_logits, write_cached_logits
 from seqlab.distill.progress import ProgressKind
 from seqlab.distill.settings import DistillSettings
 from seqlab.distill.student_task import DistillationTask
@@ -100,31 +103,22 @@ def distill(
     )  # fmt: skip
     transfer = build_transfer_set(
         train.texts, text_data.labels.encode(train.labels), unlabelled=extra,
-        settings=settings, seed=run.train.seed,
+        settings=settings, seed=settings.copies_seed(run.train.seed),
     )  # fmt: skip
     if resume_training:
         _check_same_run(out, transfer, teacher)
 
-    started = time.perf_counter()
-    cached = read_cached_logits(
-        out, transfer_checksum=transfer.checksum(), teacher_checksum=teacher.checksum,
-        shape=(len(transfer), len(teacher.labels)),
-    )  # fmt: skip
-    if cached is not None:
-        logits, seconds = cached.logits, cached.seconds
+    if settings.labels_only:
+        # alpha = 1: the teacher's outputs carry no weight, so it labels nothing.
+        logits = torch.zeros(len(transfer), len(teacher.labels))  # (N, C)
+        cached, seconds = None, 0.0
     else:
-        logits = teacher_logits(
-            teacher, transfer.texts, batch_size=settings.teacher_batch_size,
-            device=resolve_device(run.train.device), progress=progress,
-        )  # fmt: skip
-        seconds = time.perf_counter() - started
-        write_cached_logits(
-            out, logits, transfer_checksum=transfer.checksum(),
-            teacher_checksum=teacher.checksum, seconds=seconds,
-        )  # fmt: skip
+        logits, cached, seconds = _labelled(out, teacher, transfer, run, settings, progress)
     teacher.model.cpu()  # the student trains next; the teacher's memory is not needed there
 
-    record = distillation_record(teacher, transfer, settings=settings, seed=run.train.seed)
+    record = distillation_record(
+        teacher, transfer, settings=settings, seed=settings.copies_seed(run.train.seed)
+    )
     record["labelling_seconds"] = round(seconds, 3)
     task = DistillationTask(
         run, text_data=text_data, transfer=transfer,
@@ -136,6 +130,35 @@ def distill(
         trained=trained, transfer=transfer, teacher=teacher, labelling_seconds=seconds,
         logits_reused=cached is not None,
     )  # fmt: skip
+
+
+def _labelled(
+    out: ModelDir,
+    teacher: Teacher,
+    transfer: TransferSet,
+    run: RunConfig,
+    settings: DistillSettings,
+    progress: ProgressKind,
+) -> tuple[torch.Tensor, CachedLogits | None, float]:
+    """The teacher's logits (N, C) over the transfer set, the cache they were read from (None
+    when computed now) and the seconds labelling took (as recorded, for cached ones)."""
+    started = time.perf_counter()
+    cached = read_cached_logits(
+        out, transfer_checksum=transfer.checksum(), teacher_checksum=teacher.checksum,
+        shape=(len(transfer), len(teacher.labels)),
+    )  # fmt: skip
+    if cached is not None:
+        return cached.logits, cached, cached.seconds
+    logits = teacher_logits(
+        teacher, transfer.texts, batch_size=settings.teacher_batch_size,
+        device=resolve_device(run.train.device), progress=progress,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    write_cached_logits(
+        out, logits, transfer_checksum=transfer.checksum(), teacher_checksum=teacher.checksum,
+        seconds=seconds,
+    )  # fmt: skip
+    return logits, None, seconds
 
 
 def check_student(run: RunConfig) -> None:
