@@ -29,11 +29,12 @@ $(VENV)/.installed-dev: $(VENV)/.torch pyproject.toml
 run: $(VENV)/.installed
 	$(BIN)/seqlab claims --quick --out reports/claims
 
+# numpy's BLAS on one thread too, as tests/conftest.py sets torch's: small solves are faster so.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q -m "not slow"
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/blocks.py

@@ -2,7 +2,8 @@
 trained on the labels alone, at the same budget.
 
 For each student (``lstm``: one direction, 128 units, streams one recurrent step per token;
-``bilstm``: the cpu-small BiLSTM) the script runs, and prints beside its row:
+``bilstm``: the cpu-small BiLSTM, 256 units a direction; ``bilstm150``: 150 a direction, the
+size of Tang et al.'s) the script runs, and prints beside its row:
 
 - ``seqlab distill TEACHER --model lstm --preset cpu-small ... --augment N`` (Tang et al., 2019:
   the teacher labels the training texts and N augmented copies of each once; the student learns
@@ -84,6 +85,9 @@ STUDENTS = {
                  "--set", "model.hidden_size=128"), 0.88),
         Student("bilstm", "BiLSTM, 256 units a direction, max pooling",
                 ("--model", "lstm", "--preset", "cpu-small"), 0.885),
+        Student("bilstm150", "BiLSTM, 150 units a direction (Tang et al.'s size), max pooling",
+                ("--model", "lstm", "--preset", "cpu-small", "--set", "model.hidden_size=150"),
+                0.885),
     ]
 }  # fmt: skip
 

@@ -62,6 +62,9 @@ TEACHER_LOGITS = "teacher_logits.safetensors"
 TEACHER_LOGITS_RECORD = "teacher_logits.json"
 CHECKPOINTS = "checkpoints"
 LINEAR_BASELINE = "linear_baseline.safetensors"
+# The last-value-normalised and decomposed least-squares baselines (NLinear, DLinear).
+NLINEAR_BASELINE = "nlinear_baseline.safetensors"
+DLINEAR_BASELINE = "dlinear_baseline.safetensors"
 MONITOR_REFERENCE = "monitor_reference.json"
 TRAINING_DATA = "training_data.csv"
 

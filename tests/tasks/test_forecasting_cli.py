@@ -106,7 +106,7 @@ def test_eval_json_equals_a_hand_computation_and_beats_repeat(
     for key in ("mse", "mae", "mse_original", "mae_original", "per_horizon", "baselines", "data"):
         assert key in report
     assert len(report["per_horizon"]["mse"]) == HORIZON
-    assert set(report["baselines"]) == {"repeat", "seasonal_24", "linear"}
+    assert set(report["baselines"]) == {"repeat", "seasonal_24", "linear", "nlinear", "dlinear"}
     metrics = json.loads((workspace / "model" / "metrics.json").read_text())
     assert metrics["metrics"]["mse"] == pytest.approx(report["mse"], rel=1e-9)
 

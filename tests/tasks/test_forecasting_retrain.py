@@ -319,3 +319,21 @@ def test_a_missing_or_changed_old_training_file_is_refused(
     os.remove(copy)
     assert "which is not there" in _error(capsys, *args)
     assert not (tmp_path / "n").exists()
+
+
+def test_a_residual_model_keeps_its_baseline_through_a_retrain(tmp_path: Path) -> None:
+    # The new weights start from the old ones, whose map is the old choice's: the new directory
+    # must record that choice, not one made again on the joined series.
+    series = hourly_series()
+    series.iloc[:TRAIN_ROWS].to_csv(tmp_path / "series.csv", index=False)
+    series.iloc[TRAIN_ROWS - OVERLAP :].to_csv(tmp_path / "new.csv", index=False)
+    args = train_args(tmp_path / "series.csv", tmp_path / "old")
+    assert cli.main([*args, "--set", "model.residual_of=repeat"]) == 0
+    code = cli.main(
+        ["retrain", str(tmp_path / "old"), "--data", str(tmp_path / "new.csv"),
+         "--out", str(tmp_path / "new"), "--steps", "5", "--json", "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    old = json.loads((tmp_path / "old" / "config.json").read_text())["artifacts"]["residual"]
+    new = json.loads((tmp_path / "new" / "config.json").read_text())["artifacts"]["residual"]
+    assert new == old and old["baseline"] == "repeat"

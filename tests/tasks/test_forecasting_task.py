@@ -198,7 +198,7 @@ def test_baselines_equal_direct_numpy_computations(csv: Path) -> None:
 
     report = evaluate_split(task, model, "test", detail=True)
     baselines = report["baselines"]
-    assert set(baselines) == {"repeat", "seasonal_24", "linear"}  # T = 48 < 168: no weekly one
+    assert set(baselines) == {"repeat", "seasonal_24", "linear", "nlinear", "dlinear"}  # T < 168
     assert baselines["repeat"]["mse"] == pytest.approx(np.mean((repeat - truth) ** 2), rel=1e-6)
     assert baselines["repeat"]["mae"] == pytest.approx(np.mean(np.abs(repeat - truth)), rel=1e-6)
     assert baselines["repeat"]["mse_original"] == pytest.approx(
@@ -387,7 +387,7 @@ def test_a_model_directory_restores_scaler_columns_and_linear_baseline(
     report = evaluate_split(on_file, model, "test", detail=True)
     assert report["windows"] == ROWS - INPUT_LENGTH - HORIZON + 1  # every window of the file
     assert report["data"]["split"] == "whole file"
-    assert set(report["baselines"]) == {"repeat", "seasonal_24", "linear"}
+    assert set(report["baselines"]) == {"repeat", "seasonal_24", "linear", "nlinear", "dlinear"}
 
 
 def test_older_directories_name_their_linear_baseline_or_have_none(

@@ -118,6 +118,17 @@ def run(args: argparse.Namespace) -> int:
     baselines = details.pop("baselines", None)
     if isinstance(baselines, dict) and baselines:
         console.print(_comparison_table(metrics, baselines, family))
+    residual = details.pop("residual", None)
+    if isinstance(residual, dict) and "summary" in residual:
+        console.print(str(residual["summary"]), markup=False, highlight=False)
+    best = details.pop("best_baseline", None)
+    if isinstance(best, dict) and "verdict" in best:
+        console.print(str(best["verdict"]), markup=False, highlight=False)
+    for name, reason in (details.pop("baselines_left_out", None) or {}).items():
+        console.print(f"{name} baseline left out: {reason}", markup=False, highlight=False)
+    intervals = details.pop("intervals", None)
+    if isinstance(intervals, dict) and intervals.get("levels"):
+        console.print(_interval_table(intervals))
     per_horizon = details.pop("per_horizon", None)
     if isinstance(per_horizon, dict) and per_horizon:
         console.print(_per_step_table(per_horizon))
@@ -160,6 +171,25 @@ def _comparison_table(
     table.add_row(f"model ({family})", *(f"{metrics[name]:.4f}" for name in names))
     for baseline, values in baselines.items():
         table.add_row(baseline, *(f"{values[name]:.4f}" for name in names))
+    return table
+
+
+def _interval_table(intervals: dict[str, Any]) -> Table:
+    """Each quantile's coverage against its level, and the outer interval's coverage and score
+    (seqlab.tasks.forecasting.quantiles.IntervalSums)."""
+    from rich.table import Table
+
+    table = Table(title="prediction intervals (share of true values at or below each quantile)")
+    table.add_column("quantile")
+    table.add_column("coverage", justify="right")
+    for level in intervals["levels"]:
+        table.add_row(f"{level:g}", f"{intervals[f'coverage_q{level:g}']:.3f}")
+    if "interval_score" in intervals:
+        table.add_row(
+            f"interval ({intervals['interval_nominal']:.0%} nominal)",
+            f"{intervals['interval_coverage']:.3f}",
+        )
+        table.add_row("interval score", f"{intervals['interval_score']:.4f}")
     return table
 
 

@@ -5,6 +5,10 @@ What reading the data repaired (gaps inserted, cells filled, outliers kept: file
 and how) is printed on standard error before the forecast, whatever the format, and is the
 JSON's ``notes``; ``--strict`` refuses the gaps and missing cells instead. A forecast that is
 not finite is an error naming the rows the model read (exit status 2), never printed.
+
+A model trained with quantile levels (``seqlab train forecasting --quantiles 0.1,0.5,0.9``) prints
+each level's forecast beside the point forecast (JSON ``quantiles``, CSV and table columns
+``<column>_q<level>``), and its figure shades the band between the lowest and highest levels.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(line, column, how) and in the JSON's notes (--strict refuses them instead). "
             "Output: one JSON object "
             '{"timestamps": [...], "values": {column: [...]}, "notes": [...], ...} in the '
-            "data's units, a CSV (--format csv) or a table (--format table)."
+            "data's units, a CSV (--format csv) or a table (--format table). A model trained "
+            "with --quantiles adds each level's forecast (JSON quantiles, columns "
+            "COLUMN_qLEVEL) and its figure shades the band between the outer levels."
         ),
     )
     parser.add_argument("model_dir", type=Path, metavar="DIR", help="a forecasting model directory")
@@ -76,13 +82,18 @@ def run(args: argparse.Namespace) -> int:
     for line in frame.report.fixes():
         print(line, file=sys.stderr)  # what reading the data filled, inserted or kept
     forecast = predictor.forecast(frame)
+    quantiles = predictor.quantile_forecast(frame) if predictor.quantiles else None
     if args.plot is not None:
-        write_plot(args.plot, frame=frame, forecast=forecast, predictor=predictor)
+        write_plot(
+            args.plot, frame=frame, forecast=forecast, predictor=predictor, quantiles=quantiles
+        )
+    # The point forecast, each variable's levels beside it when the model has them.
+    shown = forecast if quantiles is None else forecast.join(quantiles)
     if args.format == "json":
-        result = forecast_json(forecast, frame=frame, predictor=predictor)
+        result = forecast_json(forecast, frame=frame, predictor=predictor, quantiles=quantiles)
         print(json.dumps(result, indent=2, allow_nan=False))
     elif args.format == "csv":
-        print(forecast.to_csv(), end="")
+        print(shown.to_csv(), end="")
     else:
         from rich.table import Table
 
@@ -90,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
         table = Table(title=f"the {len(forecast)} steps after {Path(frame.source).name}")
         table.add_column("timestamp")
-        for column in forecast.columns:
+        for column in shown.columns:
             table.add_column(column, justify="right")
-        for stamp, row in forecast.iterrows():
+        for stamp, row in shown.iterrows():
             table.add_row(stamp.isoformat(), *(f"{value:.4f}" for value in row))
         output_console().print(table)
     if args.plot is not None:
@@ -100,10 +111,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def forecast_json(forecast: Any, *, frame: Any, predictor: Any) -> dict[str, Any]:
+def forecast_json(
+    forecast: Any, *, frame: Any, predictor: Any, quantiles: Any = None
+) -> dict[str, Any]:
     """One JSON-ready object: the future timestamps, each forecast column's values and the
-    notes on what reading the data repaired."""
-    return {
+    notes on what reading the data repaired; with ``quantiles`` (a quantile model's
+    ``quantile_forecast``), ``quantile_levels`` and ``quantiles``: {column: {level: [...]}}."""
+    result = {
         "model_dir": str(predictor.model_dir),
         "source": frame.source,
         "last_observed": frame.timestamps[-1].isoformat(),
@@ -113,16 +127,33 @@ def forecast_json(forecast: Any, *, frame: Any, predictor: Any) -> dict[str, Any
         "values": {column: [float(v) for v in forecast[column]] for column in forecast.columns},
         "notes": frame.report.fixes(),
     }
+    if quantiles is not None:
+        from seqlab.tasks.forecasting.quantiles import quantile_column
+
+        levels = predictor.quantiles
+        result["quantile_levels"] = list(levels)
+        result["quantiles"] = {
+            column: {
+                f"{level:g}": [float(v) for v in quantiles[quantile_column(column, level)]]
+                for level in levels
+            }
+            for column in forecast.columns
+        }
+    return result
 
 
-def write_plot(path: Path, *, frame: Any, forecast: Any, predictor: Any) -> None:
+def write_plot(
+    path: Path, *, frame: Any, forecast: Any, predictor: Any, quantiles: Any = None
+) -> None:
     """The last few input lengths of each forecast column, the model's input window shaded, and
-    the forecast continuing from the last observation."""
+    the forecast continuing from the last observation; with ``quantiles`` (a quantile model's
+    ``quantile_forecast``), the band between its lowest and highest levels shaded too."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no window, works on a server without a display
     import matplotlib.pyplot as plt
 
+    from seqlab.tasks.forecasting.quantiles import quantile_column
     from seqlab.utils.io import atomic_write_bytes
 
     kind = path.suffix.lstrip(".").lower() or "png"
@@ -146,6 +177,17 @@ def write_plot(path: Path, *, frame: Any, forecast: Any, predictor: Any) -> None
                 linewidth=1.4,
                 label=f"forecast ({len(forecast)} steps)",
             )
+            if quantiles is not None:
+                low, high = predictor.quantiles[0], predictor.quantiles[-1]
+                axis.fill_between(
+                    forecast.index,
+                    quantiles[quantile_column(column, low)],
+                    quantiles[quantile_column(column, high)],
+                    color="tab:orange",
+                    alpha=0.25,
+                    linewidth=0,
+                    label=f"q{low:g} to q{high:g}",
+                )
             axis.axvspan(frame.timestamps[-length], stamps[-1], color="0.92", zorder=0,
                          label=f"model input ({length} steps)")  # fmt: skip
             axis.set_ylabel(column)

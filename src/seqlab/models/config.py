@@ -10,11 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from seqlab.models.config_checks import check_window
+from seqlab.models.config_checks import check_residual_of, check_window
 
 RecurrentFamily = Literal["rnn", "lstm", "gru"]
 RECURRENT_FAMILIES: tuple[str, ...] = ("rnn", "lstm", "gru")
 FAMILIES: tuple[str, ...] = (*RECURRENT_FAMILIES, "transformer")
+
+# model.residual_of: the forecasting baseline a network learns the residual of ("auto": the one
+# of lowest validation mse), seqlab.models.residual_forecaster.
+ResidualOf = Literal[
+    "auto", "repeat", "seasonal_24", "seasonal_168", "linear", "nlinear", "dlinear"
+]
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,10 @@ class RecurrentConfig:
     series through the same univariate network, seqlab.models.forecaster.ChannelIndependent;
     None: on when every value column is forecast, features M);
     patch_length (None: the encoder steps once per time step; P: once per segment of P steps,
-    as SegRNN).
+    as SegRNN); residual_of (None: off; a baseline's name, or "auto" for the one of lowest
+    validation mse: the network learns the residual of that baseline's forecast,
+    seqlab.models.residual_forecaster.ResidualForecaster, which normalises each window itself,
+    so instance_norm is then off inside it).
     """
 
     family: RecurrentFamily = "lstm"
@@ -73,6 +82,7 @@ class RecurrentConfig:
     instance_norm: bool = False
     channel_independent: bool | None = None
     patch_length: int | None = None
+    residual_of: ResidualOf | None = None
 
     def __post_init__(self) -> None:
         if self.patch_length is not None and self.patch_length < 1:
@@ -80,6 +90,7 @@ class RecurrentConfig:
                 f"model.patch_length ({self.patch_length}) must be a positive number of steps, "
                 "or null for one encoder step per time step"
             )
+        check_residual_of(self.residual_of)
         if self.family not in RECURRENT_FAMILIES:
             raise ValueError(
                 f"model.family ({self.family!r}) must be one of {', '.join(RECURRENT_FAMILIES)}"
@@ -119,7 +130,8 @@ class TransformerConfig:
     steps, as PatchTST), instance_norm (reversible instance normalisation, RevIN) and
     channel_independent (each forecast series through the same univariate network, PatchTST's
     channel independence: seqlab.models.forecaster.ChannelIndependent; None: on when every value
-    column is forecast, features M).
+    column is forecast, features M) and residual_of (as in RecurrentConfig: the network learns
+    the residual of a baseline's forecast, seqlab.models.residual_forecaster).
     """
 
     family: Literal["transformer"] = "transformer"
@@ -138,8 +150,10 @@ class TransformerConfig:
     instance_norm: bool = False
     channel_independent: bool | None = None
     window: int | None = None
+    residual_of: ResidualOf | None = None
 
     def __post_init__(self) -> None:
+        check_residual_of(self.residual_of)
         if self.patch_length is not None and self.patch_length < 1:
             raise ValueError(
                 f"model.patch_length ({self.patch_length}) must be a positive number of steps, "

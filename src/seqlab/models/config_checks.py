@@ -39,3 +39,19 @@ def check_window(
             f"sequence the model reads; set model.{name} to at most {max_len}, "
             "or null for full attention"
         )
+
+
+# model.residual_of's values besides None (off); seqlab.models.config.ResidualOf lists the same.
+RESIDUAL_OF: tuple[str, ...] = (
+    "auto", "repeat", "seasonal_24", "seasonal_168", "linear", "nlinear", "dlinear"
+)  # fmt: skip
+
+
+def check_residual_of(value: str | None) -> None:
+    """model.residual_of: None, or a baseline's name, or "auto". A config file or ``--set`` is
+    checked against the field's type before this; this catches a config built in Python."""
+    if value is not None and value not in RESIDUAL_OF:
+        raise ValueError(
+            f"model.residual_of ({value!r}) must be one of {', '.join(RESIDUAL_OF)}, or null "
+            "for a network without a baseline"
+        )

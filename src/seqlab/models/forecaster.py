@@ -23,14 +23,19 @@ them. forward(x (B, T, F)) -> forecast (B, horizon, F_out), F_out = output_featu
   Time-Series Forecasting against Distribution Shift"), optional in both.
 - ChannelIndependent: either forecaster built for one series, applied to each of the F_out series
   in turn with shared weights (PatchTST's channel independence), optional in both.
+- Quantile outputs (``output_quantiles``): the output layer widened to Q forecasts per value, so
+  forward returns (B, horizon, F_out, Q), one forecast per quantile level, in no fixed order;
+  seqlab.tasks.forecasting.quantiles orders them (the non-crossing step) and trains them with the
+  pinball loss.
 
 Shapes (the repository's legend): B batch, T the window's (input) length, ``horizon`` the steps
 forecast, F input features, F_out output features, N tokens (patches or segments), P patch
-length, E extra input columns, D model width.
+length, E extra input columns, D model width, Q quantile levels.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
@@ -75,6 +80,27 @@ def _check_window(x: torch.Tensor, *, input_features: int, input_length: int | N
             f"x has {x.shape[1]} time steps but the model was built for input_length "
             f"({input_length}): its head reads a fixed number of encoder outputs"
         )
+
+
+@dataclass(frozen=True)
+class QuantileOutputs:
+    """Q forecasts per value instead of one. count: Q. point: the position, in increasing order
+    of value, of the point forecast among them (the recurrent decoder feeds it back)."""
+
+    count: int
+    point: int
+
+    def check(self) -> None:
+        if self.count < 1 or not 0 <= self.point < self.count:
+            raise ValueError(
+                f"quantile outputs: count ({self.count}) must be positive and point "
+                f"({self.point}) one of 0..count - 1"
+            )
+
+
+def _point_of(step: torch.Tensor, quantiles: QuantileOutputs) -> torch.Tensor:
+    """(..., Q) forecasts -> (...) the point one: the ``point``-th smallest of each Q."""
+    return torch.sort(step, dim=-1).values[..., quantiles.point]
 
 
 class WindowStatistics(NamedTuple):
@@ -122,23 +148,35 @@ class ReversibleInstanceNorm(nn.Module):
 
     def denormalise(self, y: torch.Tensor, statistics: WindowStatistics) -> torch.Tensor:
         """y (B, horizon, F_out) in normalised units -> (B, horizon, F_out) in the window's
-        units; statistics of the F_out target columns, (B, 1, F_out) each."""
-        return y * statistics.std + statistics.mean  # (B, horizon, F_out)
+        units; statistics of the F_out target columns, (B, 1, F_out) each. Quantile forecasts
+        y (B, horizon, F_out, Q) are mapped alike, each of the Q with its column's statistics
+        (sigma > 0, so their order is kept)."""
+        mean, std = statistics
+        if y.dim() == 4:
+            mean, std = mean.unsqueeze(-1), std.unsqueeze(-1)  # (B, 1, F_out, 1) each
+        return y * std + mean  # (B, horizon, F_out) or (B, horizon, F_out, Q)
 
 
 class DirectHead(nn.Module):
     """All horizon steps at once: y = W z + b, one Linear to horizon * F_out values (the direct
     multi-output strategy, which has no error accumulation across steps), reshaped to
-    (B, horizon, F_out)."""
+    (B, horizon, F_out); with ``quantiles`` Q, horizon * F_out * Q values, (B, horizon, F_out,
+    Q)."""
 
-    def __init__(self, *, input_size: int, horizon: int, output_features: int) -> None:
+    def __init__(
+        self, *, input_size: int, horizon: int, output_features: int, quantiles: int | None = None
+    ) -> None:
         super().__init__()
         self.horizon = horizon
         self.output_features = output_features
-        self.linear = nn.Linear(input_size, horizon * output_features)
+        self.quantiles = quantiles
+        self.linear = nn.Linear(input_size, horizon * output_features * (quantiles or 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        flat = self.linear(z)  # (B, horizon * F_out)
+        flat = self.linear(z)  # (B, horizon * F_out) or (B, horizon * F_out * Q)
+        if self.quantiles is not None:
+            # (B, horizon, F_out, Q), step-major
+            return flat.reshape(z.shape[0], self.horizon, self.output_features, self.quantiles)
         # (B, horizon, F_out), step-major
         return flat.reshape(z.shape[0], self.horizon, self.output_features)
 
@@ -155,6 +193,9 @@ class RecurrentDecoder(nn.Module):
     "Scheduled Sampling"; Lamb et al., 2016, "Professor Forcing"). Gradients flow through the fed
     back predictions, so each step learns how its error affects the later ones. With a horizon of
     24 the sequential cost of free running is small.
+
+    With quantile outputs (``output_quantiles``), W maps s_h to Q values per target, y_h
+    (B, 1, F_out, Q), and the point one (the ``point``-th smallest) is fed back.
     """
 
     def __init__(
@@ -176,7 +217,15 @@ class RecurrentDecoder(nn.Module):
             generator=generator,
         )
         self.dropout = nn.Dropout(config.dropout)
+        self.output_features = output_features
         self.output = nn.Linear(config.hidden_size, output_features)
+        self.quantiles: QuantileOutputs | None = None
+
+    def output_quantiles(self, quantiles: QuantileOutputs) -> None:
+        """A new output layer of Q values per target (freshly initialised)."""
+        quantiles.check()
+        self.quantiles = quantiles
+        self.output = nn.Linear(self.output.in_features, self.output_features * quantiles.count)
 
     def forward(
         self,
@@ -184,14 +233,19 @@ class RecurrentDecoder(nn.Module):
         state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
         """first_input (B, F_out): the last observed target values; state: the encoder's final
-        state. Returns the forecast (B, horizon, F_out)."""
+        state. Returns the forecast (B, horizon, F_out), or (B, horizon, F_out, Q)."""
         previous = first_input.unsqueeze(1)  # (B, 1, F_out)
         steps = []
         for _ in range(self.horizon):
             output, state = self.rnn(previous, state=state)  # (B, 1, hidden_size)
-            previous = self.output(self.dropout(output))  # (B, 1, F_out)
-            steps.append(previous)
-        return torch.cat(steps, dim=1)  # (B, horizon, F_out)
+            step = self.output(self.dropout(output))  # (B, 1, F_out) or (B, 1, F_out * Q)
+            if self.quantiles is not None:
+                step = step.reshape(*step.shape[:2], self.output_features, -1)  # (B, 1, F_out, Q)
+                previous = _point_of(step, self.quantiles)  # (B, 1, F_out)
+            else:
+                previous = step
+            steps.append(step)
+        return torch.cat(steps, dim=1)  # (B, horizon, F_out) or (B, horizon, F_out, Q)
 
 
 class RecurrentForecaster(nn.Module):
@@ -264,6 +318,7 @@ class RecurrentForecaster(nn.Module):
         self.output_features = output_features
         self.horizon = horizon
         self.last_values_in_head = last_values_in_head
+        self.quantiles: QuantileOutputs | None = None
         self.instance_norm = ReversibleInstanceNorm() if instance_norm else None
         segment_size = self.patch_length * input_features
         if config.embed_dim is None:
@@ -294,8 +349,26 @@ class RecurrentForecaster(nn.Module):
                 generator=generator,
             )
 
+    def output_quantiles(self, quantiles: QuantileOutputs) -> None:
+        """Q forecasts per value from now on: the output layer (the direct head's Linear, or
+        the decoder's) is replaced by a freshly initialised one Q times as wide, and forward returns
+        (B, horizon, F_out, Q), in no fixed order (seqlab.tasks.forecasting.quantiles sorts
+        them). The rest of the network is kept."""
+        quantiles.check()
+        if self.decoder is not None:
+            self.decoder.output_quantiles(quantiles)
+        elif isinstance(self.head, DirectHead):
+            self.head = DirectHead(
+                input_size=self.head.linear.in_features,
+                horizon=self.horizon,
+                output_features=self.output_features,
+                quantiles=quantiles.count,
+            )
+        self.quantiles = quantiles
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, F) -> forecast (B, horizon, F_out) of the target columns' next steps."""
+        """x (B, T, F) -> forecast (B, horizon, F_out) of the target columns' next steps, or
+        (B, horizon, F_out, Q) with quantile outputs."""
         _check_window(x, input_features=self.input_features, input_length=None)
         statistics = None
         if self.instance_norm is not None:
@@ -313,7 +386,7 @@ class RecurrentForecaster(nn.Module):
         _, state = self.encoder(embedded)
         if self.decoder is not None:
             last_targets = x[:, -1, self.targets]  # (B, F_out)
-            forecast = self.decoder(last_targets, state)  # (B, horizon, F_out)
+            forecast = self.decoder(last_targets, state)  # (B, horizon, F_out[, Q])
         elif self.head is not None:
             hidden = state[0] if isinstance(state, tuple) else state  # LSTM state is (h, c)
             summary = self.dropout(last_state(hidden, num_directions=self.num_directions))
@@ -321,12 +394,12 @@ class RecurrentForecaster(nn.Module):
                 # Not dropped out: the last values are the persistence forecast, kept intact.
                 # (B, num_directions * hidden_size + F)
                 summary = torch.cat([summary, x[:, -1]], dim=-1)
-            forecast = self.head(summary)  # (B, horizon, F_out)
+            forecast = self.head(summary)  # (B, horizon, F_out[, Q])
         else:  # never: __init__ builds one of the two
             raise AssertionError("RecurrentForecaster has neither a head nor a decoder")
         if self.instance_norm is not None and statistics is not None:
             target_statistics = statistics.columns(self.targets)  # (B, 1, F_out) each
-            # (B, horizon, F_out)
+            # (B, horizon, F_out[, Q])
             forecast = self.instance_norm.denormalise(forecast, target_statistics)
         return forecast
 
@@ -393,6 +466,7 @@ class TransformerForecaster(nn.Module):
         self.patch_length = patch
         self.output_features = output_features
         self.horizon = horizon
+        self.quantiles: QuantileOutputs | None = None
         self.instance_norm = ReversibleInstanceNorm() if instance_norm else None
         self.patch_embedding = nn.Linear(patch * input_features, config.d_model)
         self.backbone = TransformerBackbone(config, causal=False)
@@ -403,8 +477,23 @@ class TransformerForecaster(nn.Module):
             output_features=output_features,
         )
 
+    def output_quantiles(self, quantiles: QuantileOutputs) -> None:
+        """Q forecasts per value from now on: the output layer (the flatten head's Linear) is
+        replaced by a freshly initialised one Q times as wide, and forward returns
+        (B, horizon, F_out, Q), in no fixed order (seqlab.tasks.forecasting.quantiles sorts
+        them). The rest of the network is kept."""
+        quantiles.check()
+        self.head = DirectHead(
+            input_size=self.head.linear.in_features,
+            horizon=self.horizon,
+            output_features=self.output_features,
+            quantiles=quantiles.count,
+        )
+        self.quantiles = quantiles
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, F) -> forecast (B, horizon, F_out) of the target columns' next steps."""
+        """x (B, T, F) -> forecast (B, horizon, F_out) of the target columns' next steps, or
+        (B, horizon, F_out, Q) with quantile outputs."""
         _check_window(x, input_features=self.input_features, input_length=self.input_length)
         statistics = None
         if self.instance_norm is not None:
@@ -414,10 +503,10 @@ class TransformerForecaster(nn.Module):
         patches = x.reshape(batch, self.num_patches, self.patch_length * self.input_features)
         tokens = self.patch_embedding(patches)  # (B, N, D)
         encoded, _ = self.backbone(tokens)  # (B, N, D)
-        forecast = self.head(self.dropout(encoded.flatten(1)))  # (B, horizon, F_out)
+        forecast = self.head(self.dropout(encoded.flatten(1)))  # (B, horizon, F_out[, Q])
         if self.instance_norm is not None and statistics is not None:
             target_statistics = statistics.columns(self.targets)  # (B, 1, F_out) each
-            # (B, horizon, F_out)
+            # (B, horizon, F_out[, Q])
             forecast = self.instance_norm.denormalise(forecast, target_statistics)
         return forecast
 
@@ -461,15 +550,28 @@ class ChannelIndependent(nn.Module):
         self.input_features = input_features
         self.output_features = output_features
         self.extra_inputs = extra_inputs
+        self.quantiles: QuantileOutputs | None = None
+
+    def output_quantiles(self, quantiles: QuantileOutputs) -> None:
+        """Q forecasts per value from now on: the output layer (the shared inner forecaster's) is
+        replaced by a freshly initialised one Q times as wide, and forward returns
+        (B, horizon, F_out, Q), in no fixed order (seqlab.tasks.forecasting.quantiles sorts
+        them). The rest of the network is kept."""
+        quantiles.check()
+        if not isinstance(self.inner, RecurrentForecaster | TransformerForecaster):
+            raise TypeError(f"{type(self.inner).__name__} has no quantile outputs")
+        self.inner.output_quantiles(quantiles)
+        self.quantiles = quantiles
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, F) -> forecast (B, horizon, F_out), column c forecast from column c and the
-        extras."""
+        extras; (B, horizon, F_out, Q) with quantile outputs."""
         _check_window(x, input_features=self.input_features, input_length=None)
         batch, length, _ = x.shape
         outputs = self.output_features
         series = x[..., :outputs].transpose(1, 2).unsqueeze(-1)  # (B, F_out, T, 1)
         extras = x[..., outputs:].unsqueeze(1).expand(-1, outputs, -1, -1)  # (B, F_out, T, E)
         samples = torch.cat([series, extras], dim=-1).reshape(batch * outputs, length, -1)
-        forecast = self.inner(samples)  # (B * F_out, horizon, 1)
-        return forecast.reshape(batch, outputs, -1).transpose(1, 2)  # (B, horizon, F_out)
+        forecast = self.inner(samples).squeeze(2)  # (B * F_out, horizon[, Q])
+        # (B, F_out, horizon[, Q]) -> (B, horizon, F_out[, Q])
+        return forecast.reshape(batch, outputs, *forecast.shape[1:]).transpose(1, 2)

@@ -19,7 +19,10 @@ class ForecastingDataConfig:
     or "auto" (etth1 for the named data set, ratio for a file). fill: how gaps and missing cells
     are filled ("interpolate" or "ffill"); strict: refuse them instead. outliers: "refuse" a
     value more than 1000 robust standard deviations from its column's median over the training
-    rows, or "keep" it and report it (the rule: seqlab.data.outliers).
+    rows, or "keep" it and report it (the rule: seqlab.data.outliers). quantiles: quantile
+    levels, each in (0, 1), increasing, for prediction intervals (``--quantiles 0.1,0.5,0.9``):
+    the forecaster then forecasts each level and trains with the pinball loss
+    (seqlab.tasks.forecasting.quantiles); None, the default, forecasts one value per step.
     """
 
     dataset: str | None = "etth1"
@@ -38,6 +41,7 @@ class ForecastingDataConfig:
     split_ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
     split_rows: tuple[int, int, int] | None = None
     eval_batch_size: int = 512
+    quantiles: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.dataset not in (None, "etth1"):
@@ -75,8 +79,36 @@ class ForecastingDataConfig:
                 "data.split=rows or leave split_rows null"
             )
 
+        if self.quantiles is not None:
+            check_quantiles(self.quantiles)
+
     @property
     def split_protocol(self) -> Literal["etth1", "ratio", "rows"]:
         if self.split != "auto":
             return self.split
         return "ratio" if self.file else "etth1"
+
+
+def check_quantiles(levels: tuple[float, ...]) -> None:
+    """A ValueError naming ``data.quantiles`` and the fix unless the levels are at least one,
+    each in (0, 1), increasing and distinct."""
+    example = "e.g. --quantiles 0.1,0.5,0.9"
+    if not levels:
+        raise ValueError(
+            f"data.quantiles is empty; give at least one level in (0, 1), {example}, or null "
+            "for a point forecast"
+        )
+    for level in levels:
+        if not 0.0 < level < 1.0:  # also refuses NaN
+            raise ValueError(
+                f"data.quantiles: {level} is not a quantile level; give levels strictly "
+                f"between 0 and 1, {example}"
+            )
+    for lower, upper in zip(levels, levels[1:], strict=False):
+        if lower == upper:
+            raise ValueError(f"data.quantiles lists {lower} twice; give each level once")
+        if lower > upper:
+            raise ValueError(
+                f"data.quantiles {tuple(levels)} are not in increasing order; list them "
+                f"sorted, {example}"
+            )

@@ -7,10 +7,18 @@ independence, one univariate network shared by every series); Lin et al., 2023, 
 Channel independence (``model.channel_independent``) is on by default exactly when every column
 is forecast (features M) and there are several: with one column it would change nothing but the
 weights' names, and with features MS it would drop the input columns besides the target.
+
+With ``model.residual_of`` the network is wrapped in a ResidualForecaster
+(seqlab.models.residual_forecaster) that adds it, gated, to a baseline's forecast; the wrapper
+normalises each window itself, so the network is built without instance normalisation
+(``model.instance_norm`` is then not used).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import torch
 from torch import nn
 
 from seqlab.errors import SeqlabError
@@ -20,15 +28,49 @@ from seqlab.models.forecaster import (
     RecurrentForecaster,
     TransformerForecaster,
 )
+from seqlab.models.residual_forecaster import ResidualForecaster
 from seqlab.tasks.forecasting.data import ForecastingData
+from seqlab.tasks.forecasting.residual import AffineMap
 from seqlab.utils.seeding import init_generator
 
 
-def build_model(config: ModelConfig, data: ForecastingData, *, seed: int) -> nn.Module:
+def build_model(
+    config: ModelConfig,
+    data: ForecastingData,
+    *,
+    seed: int,
+    residual_map: AffineMap | None = None,
+) -> nn.Module:
     """The forecaster for ``data``'s columns and windows; ``seed`` seeds a recurrent network's
-    initialisation (its own generator, as every run of that seed)."""
+    initialisation (its own generator, as every run of that seed). With ``model.residual_of``
+    set, the network inside a ResidualForecaster of ``residual_map`` (None: zeros, for a model
+    whose saved weights hold the map)."""
     if not isinstance(config, (TransformerConfig, RecurrentConfig)):
         raise SeqlabError(f"forecasting does not train model family '{config.family}'")
+    if config.residual_of is None:
+        return _network(config, data, seed=seed)
+    # The wrapper normalises the window; a second normalisation inside would do nothing more.
+    network = _network(dataclasses.replace(config, instance_norm=False), data, seed=seed)
+    weight = bias = None
+    if residual_map is not None:
+        weight = torch.from_numpy(residual_map.weight)  # (horizon, T)
+        bias = torch.from_numpy(residual_map.bias)  # (horizon,)
+    return ResidualForecaster(
+        network,
+        input_features=len(data.columns) + data.extra_inputs,
+        input_length=data.config.input_length,
+        horizon=data.config.horizon,
+        output_features=data.output_features,
+        extra_inputs=data.extra_inputs,
+        weight=weight,
+        bias=bias,
+    )
+
+
+def _network(
+    config: TransformerConfig | RecurrentConfig, data: ForecastingData, *, seed: int
+) -> nn.Module:
+    """The network alone (build_model's, without a residual wrapper)."""
     columns, outputs = len(data.columns), data.output_features
     features = columns + data.extra_inputs
     every_column_forecast = outputs == columns

@@ -75,6 +75,11 @@ def cli_options() -> list[tuple[str, str, str, dict[str, Any]]]:
          {"choices": ("refuse", "keep"),
           "help": "refuse (default) or keep and report a value more than 1000 robust standard "
                   "deviations (1.4826 x MAD) from its column's median over the training rows"}),
+        ("--quantiles", "data", "quantiles",
+         {"metavar": "LEVELS",
+          "help": "comma-separated quantile levels in (0, 1), e.g. 0.1,0.5,0.9: forecast each "
+                  "(trained with the pinball loss) for prediction intervals; the point "
+                  "forecast is the 0.5 level, else the middle one (default: a point forecast)"}),
     ]  # fmt: skip
 
 

@@ -10,7 +10,9 @@ scaled with the statistics saved at training, and the result comes back in the d
 units, one row per future step at the data's frequency (last timestamp + k * step,
 k = 1..horizon). What the reading repaired is in the result's ``attrs["notes"]`` (one line per
 kind of repair, with lines and columns; empty when nothing was); a forecast that is not finite
-is an error naming the rows the model read, never a result.
+is an error naming the rows the model read, never a result. A model trained with quantile levels
+(``--quantiles``) forecasts its point forecast (the 0.5 level, else the middle one) with
+``forecast`` and every level with ``quantile_forecast`` (seqlab.tasks.forecasting.quantiles).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -27,6 +30,7 @@ from seqlab.data.series import SeriesFrame
 from seqlab.errors import SeqlabError
 from seqlab.infer import Predictor
 from seqlab.tasks.forecasting.metrics import refuse_nonfinite
+from seqlab.tasks.forecasting.quantiles import QuantileForecaster, quantile_column, to_original
 from seqlab.tasks.forecasting.task import ForecastingTask
 
 
@@ -49,6 +53,11 @@ class ForecastingPredictor(Predictor[ForecastingTask]):
     @property
     def horizon(self) -> int:
         return self.task_object.series_data.config.horizon
+
+    @property
+    def quantiles(self) -> tuple[float, ...] | None:
+        """The quantile levels the model forecasts (None: a point forecast only)."""
+        return self.model.levels if isinstance(self.model, QuantileForecaster) else None
 
     def read(
         self,
@@ -114,11 +123,49 @@ class ForecastingPredictor(Predictor[ForecastingTask]):
         window = series_data.input_window(frame)  # (1, T, F_in)
         forecast = self.model(window.to(self.device))  # (1, horizon, F_out)
         values = series_data.to_original(forecast.double().cpu().numpy())  # (1, horizon, F_out)
+        return self._frame(values[0], list(self.forecast_columns), frame)
+
+    @torch.no_grad()
+    def quantile_forecast(
+        self,
+        data: pd.DataFrame | str | os.PathLike[str],
+        *,
+        strict: bool = False,
+        outliers: OutlierPolicy | None = None,
+    ) -> pd.DataFrame:
+        """Every quantile level's forecast of the next ``horizon`` steps, in the data's units:
+        a DataFrame indexed by their timestamps with one column per forecast variable and level,
+        ``<column>_q<level>`` (``temp_q0.1``), the levels of each variable in increasing order;
+        the values never decrease along them. For a model trained with ``--quantiles`` only.
+        strict, outliers: as :meth:`read` takes them."""
+        if not isinstance(self.model, QuantileForecaster):
+            raise SeqlabError(
+                f"{self.model_dir} forecasts one value per step, no quantiles; train it with "
+                "--quantiles 0.1,0.5,0.9 for prediction intervals"
+            )
+        series_data = self.task_object.series_data
+        frame = self.read(data, strict=strict, outliers=outliers)
+        window = series_data.input_window(frame)  # (1, T, F_in)
+        forecast = self.model.quantile_forecast(window.to(self.device))  # (1, horizon, F_out, Q)
+        # (1, horizon, F_out, Q)
+        values = to_original(series_data, forecast.double().cpu().numpy())
+        columns = [
+            quantile_column(column, level)
+            for column in self.forecast_columns
+            for level in self.model.levels
+        ]
+        # (horizon, F_out * Q), each variable's levels side by side
+        return self._frame(values[0].reshape(self.horizon, -1), columns, frame)
+
+    def _frame(self, values: np.ndarray, columns: list[str], frame: SeriesFrame) -> pd.DataFrame:
+        """values (horizon, columns) after ``frame``'s last row, checked to be finite."""
         first = len(frame) - self.input_length
-        refuse_nonfinite(values, torch.tensor([first]), frame=frame, input_length=self.input_length)
+        refuse_nonfinite(
+            values[None], torch.tensor([first]), frame=frame, input_length=self.input_length
+        )
         last = frame.timestamps[-1]
         steps = [last + step * frame.frequency for step in range(1, self.horizon + 1)]
         index = pd.DatetimeIndex(steps, name="timestamp")
-        result = pd.DataFrame(values[0], index=index, columns=list(self.forecast_columns))
+        result = pd.DataFrame(values, index=index, columns=columns)
         result.attrs["notes"] = frame.report.fixes()
         return result

@@ -2,10 +2,15 @@
 
 The report holds the metrics of seqlab.tasks.forecasting.metrics over every window of a split,
 the window count, the errors per horizon step, per forecast variable (when there are several),
-the baselines on the same windows (seqlab.tasks.forecasting.baselines), and, under ``data``,
-where the windows came from and what was repaired in that data (seqlab.data.series). A forecast
-that is not finite is an error naming the rows its window read, never a NaN in the report (which
-metrics.json and ``seqlab eval --json`` print).
+the baselines on the same windows (seqlab.tasks.forecasting.baselines), the best of them (lowest
+mse) and by how much the model beats it or falls short of it, in numbers and in words
+(``best_baseline``), any baseline left out and why (``baselines_left_out``), for a model
+learning the residual of a baseline which one and why (``residual``, added by the task), for a
+quantile model each level's coverage and the interval score (``intervals``:
+seqlab.tasks.forecasting.quantiles), and, under ``data``, where the windows came from and what
+was repaired in that data (seqlab.data.series). A forecast that is not finite is an error naming
+the rows its window read, never a NaN in the report (which metrics.json and ``seqlab eval
+--json`` print).
 
 Shapes: B windows of a batch, T the input length, ``horizon`` the steps forecast, F_in the
 model's input columns, F_out the forecast columns.
@@ -23,6 +28,14 @@ from torch import nn
 from seqlab.tasks.forecasting.baselines import BaselineForecast
 from seqlab.tasks.forecasting.data import ForecastingData
 from seqlab.tasks.forecasting.metrics import ErrorSums, checked_forecasts
+from seqlab.tasks.forecasting.quantiles import (
+    QuantileForecaster,
+    interval_report,
+    interval_summary,
+)
+
+# Relative difference in mse below which two baselines tie (reports print four digits).
+TIE_TOLERANCE = 1e-6
 
 
 @torch.no_grad()
@@ -32,8 +45,12 @@ def evaluation_report(
     split: str,
     *,
     baselines: Mapping[str, BaselineForecast],
+    left_out: Mapping[str, str] | None = None,
+    details: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The model and ``baselines`` on every window of ``split``, and the data's story."""
+    """The model and ``baselines`` on every window of ``split``, and the data's story.
+    left_out: baselines the report cannot show, name -> why. details: what a baseline's entry
+    shows beside its errors, name -> fields (dlinear's ``ridge``: FittedBaselines.details)."""
     horizon, outputs = data.config.horizon, data.output_features
     sums = ErrorSums(horizon, outputs)
     baseline_sums = {name: ErrorSums(horizon, outputs) for name in baselines}
@@ -52,7 +69,16 @@ def evaluation_report(
     result["per_horizon"] = sums.per_horizon()
     if outputs > 1:
         result["per_variable"] = sums.per_column(data.forecast_columns)
-    result["baselines"] = {name: total.metrics() for name, total in baseline_sums.items()}
+    extra = details or {}
+    result["baselines"] = {
+        name: {**total.metrics(), **extra.get(name, {})} for name, total in baseline_sums.items()
+    }
+    if baselines:
+        result["best_baseline"] = best_baseline(result["mse"], result["baselines"])
+    if left_out:
+        result["baselines_left_out"] = dict(left_out)
+    if isinstance(model, QuantileForecaster):
+        result["intervals"] = interval_report(model, data, split)
     result["data"] = data_section(data, split)
     return result
 
@@ -91,8 +117,48 @@ def data_section(data: ForecastingData, split: str) -> dict[str, Any]:
     return section
 
 
+def best_baseline(model_mse: float, baselines: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """The baseline of lowest mse, the model's mse less its mse (negative: the model beats it),
+    and the same in words. Of baselines within TIE_TOLERANCE of the lowest mse, the first listed
+    is named: dlinear forecasts as linear does when the ridge chosen for it is 0, and rounding
+    should not pick."""
+    lowest = min(values["mse"] for values in baselines.values())
+    name = next(
+        candidate
+        for candidate, values in baselines.items()
+        if values["mse"] <= lowest + TIE_TOLERANCE * abs(lowest)
+    )
+    mse = baselines[name]["mse"]
+    difference = model_mse - mse
+    return {
+        "name": name,
+        "mse": mse,
+        "model_minus_baseline": difference,
+        "verdict": _verdict(name, mse, difference),
+    }
+
+
+def _verdict(name: str, mse: float, difference: float) -> str:
+    """E.g. 'best baseline: nlinear 0.289; the model falls short of it by 0.011 mse (3.8%)'; a
+    gap over ten times the baseline's mse is said as a ratio ('(an mse 383 times the
+    baseline's)')."""
+    start = f"best baseline: {name} {mse:.4g}; "
+    if difference == 0:
+        return start + "the model matches it exactly"
+    how = "beats it" if difference < 0 else "falls short of it"
+    relative = ""
+    if mse > 0:
+        ratio = abs(difference) / mse
+        times = (mse + difference) / mse  # the model's mse over the baseline's
+        relative = (
+            f" ({ratio:.1%})" if ratio <= 10 else f" (an mse {times:.3g} times the baseline's)"
+        )
+    return start + f"the model {how} by {abs(difference):.4g} mse{relative}"
+
+
 def summary(metrics: Mapping[str, Any]) -> list[str]:
-    """The repairs made to the data and the model's mse beside the baselines', one line each."""
+    """The repairs made to the data, the model's mse beside the baselines', the best baseline
+    against the model in words, and each baseline left out, one line each."""
     data = metrics.get("data", {})
     lines = [f"data: {line}" for line in data.get("fixes", [])]
     if data.get("ignored_columns"):
@@ -104,4 +170,12 @@ def summary(metrics: Mapping[str, Any]) -> list[str]:
             f"{name} {values['mse']:.4g}" for name, values in baselines.items()
         ]
         lines.append(f"mse on the same {metrics['windows']} windows: " + ", ".join(shown))
+        lines.append(best_baseline(metrics["mse"], baselines)["verdict"])
+    for name, reason in metrics.get("baselines_left_out", {}).items():
+        lines.append(f"{name} baseline left out: {reason}")
+    residual = metrics.get("residual")
+    if isinstance(residual, Mapping) and "summary" in residual:
+        # Which baseline the model learns the residual of (seqlab.tasks.forecasting.residual).
+        lines.append(str(residual["summary"]))
+    lines.extend(interval_summary(metrics))
     return lines

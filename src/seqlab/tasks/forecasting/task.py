@@ -6,20 +6,30 @@ References: Zhou et al., 2021, "Informer" (MSE and MAE on the z-scored data); Ze
 network).
 
 Loss: squared error on the normalised scale, summed over every forecast value of the batch, with
-its count. Metrics (seqlab.tasks.forecasting.metrics): ``mse`` and ``mae`` on the normalised
-scale, ``mse_original`` and ``mae_original`` in the data's units. ``report`` adds the errors per
+its count; with ``data.quantiles``, the pinball loss of every level instead, and the model a
+QuantileForecaster whose forward is the point forecast (seqlab.tasks.forecasting.quantiles).
+Metrics (seqlab.tasks.forecasting.metrics): ``mse`` and ``mae`` on the normalised scale,
+``mse_original`` and ``mae_original`` in the data's units (of the point forecast; with quantiles
+the validation metrics add ``pinball``, the mean pinball loss). ``report`` adds the errors per
 horizon step, per forecast variable, the baselines on the same windows and what was repaired in
 the data (seqlab.tasks.forecasting.report). The model directory gets, beside the weights, the
-scaler, columns and step in its config's artifacts, the linear baseline (LINEAR_BASELINE) and,
+scaler, columns and step in its config's artifacts, the least-squares baselines (linear, nlinear,
+dlinear: seqlab.tasks.forecasting.baselines) and,
 once trained, what ``seqlab monitor`` compares recent data against (MONITOR_REFERENCE,
-seqlab.tasks.forecasting.monitor). A model retrained by ``seqlab retrain`` keeps its training
-series in its own directory (TRAINING_DATA, named under ``artifacts.training_data``).
+seqlab.tasks.forecasting.monitor). With ``model.residual_of`` the model learns the residual of a
+baseline, chosen here on the run's validation windows when the model is first built
+(seqlab.tasks.forecasting.residual); the choice and every candidate's validation mse go to the
+artifacts (``residual``), the report (``residual``) and the summary, and the baseline's map to
+the weights, so a loaded model rebuilds it from them. A model retrained by ``seqlab retrain``
+keeps its training series in its own directory (TRAINING_DATA, named under
+``artifacts.training_data``).
 
 Shapes: B batch, T the input length, ``horizon`` the steps forecast, F_out the forecast columns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,14 +41,16 @@ from seqlab.data.outliers import OutlierReference
 from seqlab.data.scaling import StandardScaler
 from seqlab.data.windows import WindowBatch
 from seqlab.errors import SeqlabError
-from seqlab.model_dir import LINEAR_BASELINE, MONITOR_REFERENCE, ModelDir
-from seqlab.models.forecast_baselines import LinearBaseline
+from seqlab.model_dir import MONITOR_REFERENCE, ModelDir
 from seqlab.tasks.base import RunConfig, Task
 from seqlab.tasks.forecasting.baselines import (
-    fit_linear_baseline,
-    load_linear_baseline,
+    FittedBaseline,
+    FittedBaselines,
+    baseline_artifacts,
+    fit_baselines,
+    load_baselines,
     report_baselines,
-    save_linear_baseline,
+    save_baselines,
 )
 from seqlab.tasks.forecasting.config import ForecastingDataConfig
 from seqlab.tasks.forecasting.data import ForecastingData
@@ -46,7 +58,13 @@ from seqlab.tasks.forecasting.metrics import ErrorSums, as_outputs, forecasts, w
 from seqlab.tasks.forecasting.model import build_model
 from seqlab.tasks.forecasting.monitor import build_reference
 from seqlab.tasks.forecasting.options import OPTIONS
+from seqlab.tasks.forecasting.quantiles import (
+    QuantileForecaster,
+    pinball_loss,
+    quantile_forecasts,
+)
 from seqlab.tasks.forecasting.report import evaluation_report, summary
+from seqlab.tasks.forecasting.residual import AffineMap, ResidualChoice, choose_residual
 from seqlab.train import StepLoss
 
 if TYPE_CHECKING:
@@ -64,19 +82,27 @@ class ForecastingTask(Task):
         run: RunConfig,
         *,
         data: ForecastingData | None = None,
-        linear: LinearBaseline | None = None,
+        saved_baselines: Mapping[str, FittedBaseline] | None = None,
+        residual: ResidualChoice | None = None,
     ) -> None:
         """data: the series and what was learned from it (None: read ``run.data``'s training
-        series now and fit the scaler). linear: the linear baseline a model directory saved
-        (None: fitted on the training windows when first needed)."""
+        series now and fit the scaler). saved_baselines: the least-squares baselines a model
+        directory saved, by name (those missing: fitted on the training windows when first
+        needed). residual: the baseline a trained model learns the residual of, as its directory
+        recorded it; the model's weights then hold that baseline's map, so build_model leaves
+        it to them (None: chosen on this data when the model is built, if model.residual_of
+        asks for one)."""
         super().__init__(run)
         if data is None:
             data = ForecastingData.read(run.data)
         elif data.config != run.data:
             raise ValueError("ForecastingTask: data.config differs from run.data")
         self.series_data = data
-        self._linear = linear
+        self._saved_baselines = dict(saved_baselines or {})
+        self._baselines: FittedBaselines | None = None
         self._epoch_order: tuple[int, np.ndarray] | None = None
+        self._restored_residual = residual
+        self._chosen_residual: tuple[ResidualChoice, AffineMap] | None = None
 
     # ---- model and engine ----
     @property
@@ -84,7 +110,32 @@ class ForecastingTask(Task):
         return "mse", "min"
 
     def build_model(self) -> nn.Module:
-        return build_model(self.stack_model, self.series_data, seed=self.run.train.seed)
+        config = self.stack_model
+        residual_map = None
+        if getattr(config, "residual_of", None) is not None and self._restored_residual is None:
+            residual_map = self._residual()[1]
+        network = build_model(
+            config, self.series_data, seed=self.run.train.seed, residual_map=residual_map
+        )
+        levels = self.series_data.config.quantiles
+        return network if levels is None else QuantileForecaster(network, levels)
+
+    def _residual(self) -> tuple[ResidualChoice, AffineMap]:
+        """model.residual_of's baseline, chosen on this data's validation windows among the
+        baselines fitted on its training windows (once: the same for every build)."""
+        if self._chosen_residual is None:
+            setting = getattr(self.stack_model, "residual_of", None)
+            assert setting is not None
+            self._chosen_residual = choose_residual(setting, self.series_data, self.baselines())
+        return self._chosen_residual
+
+    @property
+    def residual_choice(self) -> ResidualChoice | None:
+        """The baseline the model learns the residual of (None: model.residual_of is off, or
+        the directory did not record it)."""
+        if self._restored_residual is not None:
+            return self._restored_residual
+        return self._chosen_residual[0] if self._chosen_residual is not None else None
 
     def train_batch(self, index: int) -> WindowBatch:
         """Batch ``index`` of a shuffled pass over the training windows; each epoch's order is
@@ -99,34 +150,62 @@ class ForecastingTask(Task):
         return windows.batch(order[position * batch_size : (position + 1) * batch_size])
 
     def loss(self, model: nn.Module, batch: WindowBatch, state: Any = None) -> StepLoss:
+        tokens = batch.size * self.series_data.config.input_length
+        truth = as_outputs(batch.targets)  # (B, horizon, F_out)
+        if isinstance(model, QuantileForecaster):
+            quantiles = model.quantile_forecast(batch.inputs)  # (B, horizon, F_out, Q)
+            losses = pinball_loss(quantiles, truth, model.levels)  # (B, horizon, F_out, Q)
+            return StepLoss(loss_sum=losses.sum(), count=losses.numel(), tokens=tokens)
         forecast = model(batch.inputs)  # (B, horizon, F_out)
-        squared = (forecast - as_outputs(batch.targets)).square()  # (B, horizon, F_out)
-        return StepLoss(
-            loss_sum=squared.sum(),
-            count=squared.numel(),
-            tokens=batch.size * self.series_data.config.input_length,
-        )
+        squared = (forecast - truth).square()  # (B, horizon, F_out)
+        return StepLoss(loss_sum=squared.sum(), count=squared.numel(), tokens=tokens)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        """mse, mae (and in the data's units) of the point forecast; with quantiles, also the
+        mean pinball loss."""
         data = self.series_data
         sums = ErrorSums(data.config.horizon, data.output_features)
         windows = data.windows(split)
-        for _, forecast, truth in forecasts(model, windows, batch_size=data.config.eval_batch_size):
+        batch_size = data.config.eval_batch_size
+        if isinstance(model, QuantileForecaster):
+            pinball, values = 0.0, 0
+            for _, quantiles, truth in quantile_forecasts(model, windows, batch_size=batch_size):
+                forecast = quantiles[..., model.point]  # (B, horizon, F_out)
+                truth_original = data.to_original(truth)
+                sums.add(forecast - truth, data.to_original(forecast) - truth_original)
+                losses = pinball_loss(
+                    torch.from_numpy(quantiles), torch.from_numpy(truth), model.levels
+                )
+                pinball, values = pinball + float(losses.sum()), values + losses.numel()
+            return {**sums.metrics(), "pinball": pinball / values}
+        for _, forecast, truth in forecasts(model, windows, batch_size=batch_size):
             sums.add(forecast - truth, data.to_original(forecast) - data.to_original(truth))
         return sums.metrics()
 
     # ---- what the commands ask for ----
-    def linear_baseline(self) -> LinearBaseline:
-        """The linear baseline: the one a model directory saved, else fitted on the training
-        windows on first call."""
-        if self._linear is None:
-            self._linear = fit_linear_baseline(self.series_data)
-        return self._linear
+    def baselines(self) -> FittedBaselines:
+        """The least-squares baselines: those a model directory saved, the others fitted on the
+        training windows on first call."""
+        if self._baselines is None:
+            self._baselines = fit_baselines(self.series_data, self._saved_baselines)
+        return self._baselines
 
     def report(self, model: nn.Module, split: str) -> dict[str, Any]:
-        baselines = report_baselines(self.series_data, self.linear_baseline())
-        return evaluation_report(model, self.series_data, split, baselines=baselines)
+        fitted = self.baselines()
+        baselines = report_baselines(self.series_data, fitted.linear, fitted.companions)
+        result = evaluation_report(
+            model,
+            self.series_data,
+            split,
+            baselines=baselines,
+            left_out=fitted.left_out,
+            details=fitted.details(),
+        )
+        choice = self.residual_choice
+        if choice is not None:
+            result["residual"] = {**choice.to_json(), "summary": choice.summary()}
+        return result
 
     def summary(self, metrics: dict[str, Any]) -> list[str]:
         return summary(metrics)
@@ -139,7 +218,11 @@ class ForecastingTask(Task):
 
     def with_eval_file(self, path: Path, *, split: str) -> ForecastingTask:
         data = self.series_data.with_evaluation_file(Path(path), split=split)
-        return ForecastingTask(self.run, data=data, linear=self._linear)
+        fitted = self._baselines.all() if self._baselines is not None else self._saved_baselines
+        # The model exists already: its weights hold the residual's map.
+        return ForecastingTask(
+            self.run, data=data, saved_baselines=fitted, residual=self.residual_choice
+        )
 
     def data_checksum(self) -> str | None:
         return self.series_data.checksum()
@@ -156,14 +239,16 @@ class ForecastingTask(Task):
             "frequency": series.report.frequency,
             "train_windows": len(data.windows("train")),
             "data_fixes": series.report.fixes(),
-            "linear_baseline": LINEAR_BASELINE,
+            **baseline_artifacts(),
         }
         if data.training_data is not None:
             artifacts["training_data"] = data.training_data.name
+        if self.residual_choice is not None:
+            artifacts["residual"] = self.residual_choice.to_json()
         return artifacts
 
     def save_files(self, model_dir: ModelDir) -> None:
-        save_linear_baseline(model_dir, self.linear_baseline())
+        save_baselines(model_dir, self.baselines())
 
     def save_trained_files(self, model: nn.Module, model_dir: ModelDir) -> None:
         """MONITOR_REFERENCE: the trained model's per-window validation errors and each
@@ -214,7 +299,16 @@ class ForecastingTask(Task):
             frequency=artifacts.get("frequency"),
             training_data=training_data,
         )
-        return cls(run, data=data, linear=load_linear_baseline(model_dir, artifacts, data))
+        saved = load_baselines(model_dir, artifacts, data)
+        residual = None
+        if getattr(run.model, "residual_of", None) is not None:
+            if "residual" not in artifacts:
+                raise SeqlabError(
+                    f"{model_dir.config_path} sets model.residual_of but has no 'residual' under "
+                    "artifacts; was it edited by hand? Retrain the model"
+                )
+            residual = ResidualChoice.from_json(artifacts["residual"])
+        return cls(run, data=data, saved_baselines=saved, residual=residual)
 
     @classmethod
     def load_predictor(cls, model_dir: ModelDir, config: dict[str, Any]) -> ForecastingPredictor:

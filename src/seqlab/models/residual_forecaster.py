@@ -1,0 +1,142 @@
+"""A forecaster that learns the residual of a baseline: the baseline's forecast plus a learned,
+gated correction.
+
+References: Kim et al., 2022, "Reversible Instance Normalization for Accurate Time-Series
+Forecasting against Distribution Shift" (RevIN: each window normalised by its own statistics);
+Bachlechner et al., 2021, "ReZero is All You Need: Fast Convergence at Large Depth" (a residual
+branch scaled by a learned scalar that starts at zero); Zeng et al., 2023, "Are Transformers
+Effective for Time Series Forecasting?" (the linear baselines, and their strength on series with
+level shifts).
+
+For a window x (T, F) whose forecast columns are x_f (the output_features value columns before
+the extra inputs), with a baseline's affine map M (horizon, T), c (horizon,) shared by every
+forecast column (seqlab.tasks.forecasting.residual gives each baseline's):
+
+    y_f = M x_f + c + alpha * sigma_f * g((x - mu) / sigma)_f,
+
+where mu and sigma are each value column's mean and standard deviation over the window's T steps
+(RevIN's statistics, seqlab.models.forecaster.ReversibleInstanceNorm; sigma_f the forecast
+column's), the extra input columns (calendar features) reach g unnormalised, g is the network
+(a RecurrentForecaster, TransformerForecaster or ChannelIndependent, built without instance
+normalisation of its own) and alpha a learned scalar, 0 at initialisation.
+
+Why. On series whose level drifts between the training and the test periods, a least-squares
+map of the window (NLinear above all, whose rows sum to one) extrapolates the level exactly,
+where a network must learn it from the training months and errs on levels it never saw. Here
+the baseline carries the level and the scale: the network sees only the normalised shape of the
+window, and its output is put back on the window's scale by sigma_f (no mu: the level is the
+baseline's). With alpha = 0 the model starts exactly at the baseline's forecast, and the
+network's share grows only as far as the training loss asks for it (ReZero: at alpha = 0 only
+alpha itself receives a gradient), so where the network does not help the checkpoint that
+validates best stays near the baseline. M and c are buffers, not parameters: they
+are saved with the weights (a loaded model needs no refit) and never trained.
+
+Quantile outputs: g gives Q values per forecast value (``output_quantiles``), and the baseline is
+added to each, y_{f,q} = M x_f + c + alpha sigma_f g_q; at alpha = 0 every quantile, the point
+forecast among them, is the baseline's forecast.
+
+Shapes (the repository's legend): B batch, T the window's length, ``horizon`` the steps
+forecast, F input columns, F_out forecast columns, E extra input columns, Q quantile levels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqlab.models.forecaster import QuantileOutputs, ReversibleInstanceNorm
+
+
+class ResidualForecaster(nn.Module):
+    """y_f = M x_f + c + alpha sigma_f g((x - mu) / sigma)_f (module docstring).
+
+    network: the forecaster g, for F input columns and F_out outputs. input_length: T, the one
+    window length M reads. extra_inputs: E, the trailing columns passed to g unnormalised.
+    weight, bias: M (horizon, T) and c (horizon,); None builds zeros, for a model whose saved
+    weights will fill them.
+    """
+
+    baseline_weight: torch.Tensor  # (horizon, T): M
+    baseline_bias: torch.Tensor  # (horizon,): c
+
+    def __init__(
+        self,
+        network: nn.Module,
+        *,
+        input_features: int,
+        input_length: int,
+        horizon: int,
+        output_features: int,
+        extra_inputs: int = 0,
+        weight: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        values = input_features - extra_inputs
+        if input_length < 1 or horizon < 1 or extra_inputs < 0:
+            raise ValueError(
+                f"input_length ({input_length}) and horizon ({horizon}) must be positive and "
+                f"extra_inputs ({extra_inputs}) >= 0"
+            )
+        if not 1 <= output_features <= values:
+            raise ValueError(
+                f"output_features ({output_features}) must be between 1 and the "
+                f"{values} value columns (input_features {input_features} less extra_inputs "
+                f"{extra_inputs})"
+            )
+        self.network = network
+        self.input_features = input_features
+        # What export reads: a fixed window length (M has T columns).
+        self.input_length = input_length
+        self.horizon = horizon
+        self.output_features = output_features
+        self.extra_inputs = extra_inputs
+        self.targets = slice(values - output_features, values)
+        self.quantiles: QuantileOutputs | None = None
+        self.instance_norm = ReversibleInstanceNorm()
+        weight = torch.zeros(horizon, input_length) if weight is None else weight
+        bias = torch.zeros(horizon) if bias is None else bias
+        if tuple(weight.shape) != (horizon, input_length) or tuple(bias.shape) != (horizon,):
+            raise ValueError(
+                f"weight {tuple(weight.shape)} and bias {tuple(bias.shape)} must be "
+                f"(horizon, T) = ({horizon}, {input_length}) and ({horizon},)"
+            )
+        default = torch.get_default_dtype()
+        self.register_buffer("baseline_weight", weight.detach().to(default).clone())  # (h, T)
+        self.register_buffer("baseline_bias", bias.detach().to(default).clone())  # (horizon,)
+        # ReZero's gate: 0, so the model starts at the baseline's forecast.
+        self.alpha = nn.Parameter(torch.zeros(()))
+
+    def output_quantiles(self, quantiles: QuantileOutputs) -> None:
+        """Q forecasts per value from now on: the network's output layer is widened (its
+        ``output_quantiles``), and the baseline is added to each of the Q."""
+        quantiles.check()
+        widen = getattr(self.network, "output_quantiles", None)
+        if widen is None:
+            raise TypeError(f"{type(self.network).__name__} has no quantile outputs")
+        widen(quantiles)
+        self.quantiles = quantiles
+
+    def baseline(self, x: torch.Tensor) -> torch.Tensor:
+        """M x_f + c of each forecast column: x (B, T, F) -> (B, horizon, F_out)."""
+        targets = x[..., self.targets]  # (B, T, F_out)
+        forecast = torch.matmul(self.baseline_weight, targets)  # (B, horizon, F_out)
+        return forecast + self.baseline_bias[:, None]  # (B, horizon, F_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, F) -> forecast (B, horizon, F_out), or (B, horizon, F_out, Q) with quantile
+        outputs."""
+        if x.dim() != 3 or tuple(x.shape[1:]) != (self.input_length, self.input_features):
+            raise ValueError(
+                f"x must be (B, T, F) = (B, {self.input_length}, {self.input_features}); got "
+                f"shape {tuple(x.shape)}"
+            )
+        values = self.input_features - self.extra_inputs
+        series, extras = x[..., :values], x[..., values:]  # (B, T, F - E), (B, T, E)
+        normalised, statistics = self.instance_norm.normalise(series)  # (B, T, F - E)
+        correction = self.network(torch.cat([normalised, extras], dim=-1))  # (B, h, F_out[, Q])
+        scale = statistics.std[..., self.targets]  # (B, 1, F_out)
+        baseline = self.baseline(x)  # (B, horizon, F_out)
+        if correction.dim() == 4:
+            scale, baseline = scale.unsqueeze(-1), baseline.unsqueeze(-1)  # (B, ., F_out, 1)
+        return baseline + self.alpha * scale * correction  # (B, horizon, F_out[, Q])
