@@ -39,6 +39,8 @@ after the value columns (calendar features), never forecast; the forecasters
 
 from __future__ import annotations
 
+from typing import Self
+
 import numpy as np
 import torch
 
@@ -176,6 +178,12 @@ class LinearBaseline:
         x, y, self.input_features = _training_pairs(
             train_x, train_y, self.output_features, self.extra_inputs
         )  # (N, T, F_out), (N, horizon, F_out)
+        self._fit_pairs(x, y)
+        return self
+
+    def _fit_pairs(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Solve for W and b from the output columns' windows x (N, T, F_out) and next values
+        y (N, horizon, F_out)."""
         if self.individual:
             outputs = x.shape[2]
             solutions = [_least_squares(x[..., f], y[..., f], self.ridge) for f in range(outputs)]
@@ -184,7 +192,6 @@ class LinearBaseline:
         else:
             # One row per (window, feature) pair: the map is shared across features.
             self.weight, self.bias = _least_squares(_rows(x), _rows(y), self.ridge)
-        return self
 
     @classmethod
     def from_arrays(
@@ -195,7 +202,7 @@ class LinearBaseline:
         input_features: int,
         output_features: int | None = None,
         extra_inputs: int = 0,
-    ) -> LinearBaseline:
+    ) -> Self:
         """A fitted baseline from the ``weight`` and ``bias`` that :meth:`arrays` gave (read
         back from a file, say): (horizon, T) and (horizon,), or (F_out, horizon, T) and
         (F_out, horizon) for one map per output feature. input_features: the F of the windows it
@@ -216,47 +223,41 @@ class LinearBaseline:
     def arrays(self) -> dict[str, np.ndarray]:
         """The fitted ``weight`` and ``bias``, for saving (:meth:`from_arrays` reads them back)."""
         if self.weight is None or self.bias is None:
-            raise RuntimeError("LinearBaseline.arrays needs fit(train_x, train_y) first")
+            raise RuntimeError(f"{type(self).__name__}.arrays needs fit(train_x, train_y) first")
         return {"weight": self.weight, "bias": self.bias}
 
     def predict(self, x: Array) -> Array:
         """x (N, T, F) -> (N, horizon, F_out), of x's kind and device."""
+        return _like(self._forecast(self._targets(x)), x, floating=True)
+
+    def _targets(self, x: Array) -> np.ndarray:
+        """The output columns (N, T, F_out) of windows x (N, T, F), checked against the fit."""
         if self.weight is None or self.bias is None:
-            raise RuntimeError("LinearBaseline.predict needs fit(train_x, train_y) first")
-        targets = _checked_targets(
+            raise RuntimeError(f"{type(self).__name__}.predict needs fit(train_x, train_y) first")
+        return _checked_targets(
             x, self.weight.shape[-1], self.input_features, self.output_features, self.extra_inputs
         )  # (N, T, F_out)
+
+    def _forecast(self, targets: np.ndarray) -> np.ndarray:
+        """W x + b of each output column: (N, T, F_out) -> (N, horizon, F_out)."""
+        assert self.weight is not None and self.bias is not None
         if self.individual:
             forecast = np.einsum("nlf,fhl->nhf", targets, self.weight)  # (N, horizon, F_out)
-            forecast = forecast + self.bias.T[None]  # (N, horizon, F_out)
-        else:
-            forecast = _apply(targets, self.weight, self.bias)  # (N, horizon, F_out)
-        return _like(forecast, x, floating=True)
+            return forecast + self.bias.T[None]  # (N, horizon, F_out)
+        return _apply(targets, self.weight, self.bias)  # (N, horizon, F_out)
 
 
-class NLinearBaseline:
+class NLinearBaseline(LinearBaseline):
     """NLinear: y_hat = W (x - x_{T-1} 1) + b + x_{T-1} 1 per output feature, W (horizon, T) and
-    b (horizon,) shared by all output features, fitted by least squares.
+    b (horizon,) shared by all output features (or one each, ``individual``), fitted by least
+    squares.
 
     For every training window n and output feature f, with x = x_{n, 0..T-1, f}, y =
     y_{n, 1..horizon, f} and last = x_{n, T-1, f}, fit minimises
     sum_{n,f} ||W (x - last) + b - (y - last)||^2 + ridge * ||W||_F^2: LinearBaseline's system
     on the shifted rows. Adding a constant to a window adds it to every step of its forecast.
-    output_features, extra_inputs and ridge as in LinearBaseline (the module docstring says which
-    columns are read).
+    The settings, the saved arrays and the columns read are LinearBaseline's.
     """
-
-    def __init__(
-        self, *, output_features: int | None = None, extra_inputs: int = 0, ridge: float = 0.0
-    ) -> None:
-        if ridge < 0:
-            raise ValueError(f"ridge ({ridge}) must be >= 0")
-        self.output_features = output_features
-        self.extra_inputs = extra_inputs
-        self.ridge = ridge
-        self.weight: np.ndarray | None = None  # (horizon, T)
-        self.bias: np.ndarray | None = None  # (horizon,)
-        self.input_features: int | None = None
 
     def fit(self, train_x: Array, train_y: Array) -> NLinearBaseline:
         """train_x (N, T, F) and train_y (N, horizon, F_out), or (N, horizon) when F_out = 1, as
@@ -265,42 +266,14 @@ class NLinearBaseline:
             train_x, train_y, self.output_features, self.extra_inputs
         )  # (N, T, F_out), (N, horizon, F_out)
         last = x[:, -1:, :]  # (N, 1, F_out)
-        self.weight, self.bias = _least_squares(_rows(x - last), _rows(y - last), self.ridge)
+        self._fit_pairs(x - last, y - last)
         return self
-
-    @classmethod
-    def from_arrays(
-        cls,
-        *,
-        weight: np.ndarray,
-        bias: np.ndarray,
-        input_features: int,
-        output_features: int | None = None,
-        extra_inputs: int = 0,
-    ) -> NLinearBaseline:
-        """A fitted baseline from the ``weight`` (horizon, T) and ``bias`` (horizon,) that
-        :meth:`arrays` gave. input_features: the F of the windows it was fitted on."""
-        _check_map("weight", weight, "bias", bias)
-        baseline = cls(output_features=output_features, extra_inputs=extra_inputs)
-        baseline.weight, baseline.bias = weight, bias
-        baseline.input_features = input_features
-        return baseline
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The fitted ``weight`` and ``bias``, for saving (:meth:`from_arrays` reads them back)."""
-        if self.weight is None or self.bias is None:
-            raise RuntimeError("NLinearBaseline.arrays needs fit(train_x, train_y) first")
-        return {"weight": self.weight, "bias": self.bias}
 
     def predict(self, x: Array) -> Array:
         """x (N, T, F) -> (N, horizon, F_out), of x's kind and device."""
-        if self.weight is None or self.bias is None:
-            raise RuntimeError("NLinearBaseline.predict needs fit(train_x, train_y) first")
-        targets = _checked_targets(
-            x, self.weight.shape[-1], self.input_features, self.output_features, self.extra_inputs
-        )  # (N, T, F_out)
+        targets = self._targets(x)  # (N, T, F_out)
         last = targets[:, -1:, :]  # (N, 1, F_out)
-        forecast = _apply(targets - last, self.weight, self.bias) + last  # (N, horizon, F_out)
+        forecast = self._forecast(targets - last) + last  # (N, horizon, F_out)
         return _like(forecast, x, floating=True)
 
 

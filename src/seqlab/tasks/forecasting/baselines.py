@@ -127,13 +127,6 @@ def fit_dlinear(
     return baseline.fit_choosing_ridge(inputs, targets, val_inputs, val_targets)
 
 
-def fit_linear_baseline(data: ForecastingData) -> LinearBaseline:
-    """DLinear's Linear fitted by least squares on every training window (normalised)."""
-    inputs, targets = _split_windows(data, "train")
-    baseline = LinearBaseline(output_features=data.output_features, extra_inputs=data.extra_inputs)
-    return baseline.fit(inputs, targets)
-
-
 def fit_baselines(
     data: ForecastingData, saved: Mapping[str, FittedBaseline] | None = None
 ) -> FittedBaselines:
@@ -220,10 +213,6 @@ def save_baselines(model_dir: ModelDir, baselines: FittedBaselines) -> None:
         model_dir.write_tensors(BASELINE_FILES[name], tensors)
 
 
-def save_linear_baseline(model_dir: ModelDir, linear: LinearBaseline) -> None:
-    save_baselines(model_dir, FittedBaselines(linear=linear))
-
-
 def load_baselines(
     model_dir: ModelDir, artifacts: Mapping[str, Any], data: ForecastingData
 ) -> dict[str, FittedBaseline]:
@@ -236,19 +225,6 @@ def load_baselines(
         if model_dir.file(file).exists():
             loaded[name] = _from_file(name, model_dir, file, data)
     return loaded
-
-
-def load_linear_baseline(
-    model_dir: ModelDir, artifacts: Mapping[str, Any], data: ForecastingData
-) -> LinearBaseline | None:
-    """The linear baseline saved in ``model_dir`` (its config's artifacts name the file), or
-    None when the directory has none (it was written before the baseline was saved)."""
-    name = str(artifacts.get("linear_baseline", LINEAR_BASELINE))
-    if not model_dir.file(name).exists():
-        return None
-    linear = _from_file("linear", model_dir, name, data)
-    assert isinstance(linear, LinearBaseline)
-    return linear
 
 
 def _from_file(name: str, model_dir: ModelDir, file: str, data: ForecastingData) -> FittedBaseline:
