@@ -153,7 +153,7 @@ def test_config_records_the_teacher_and_the_transfer_set(student: Path, teacher:
     assert transfer["augmentation"] == {"augment": 2, "p_mask": 0.1, "p_replace": 0.1,
                                         "p_ngram": 0.25, "max_ngram": 5}  # fmt: skip
     assert record["objective"] == {"loss": "mse", "temperature": 1.0, "alpha": 0.0,
-                                   "teacher_batch_size": 64, "embeddings": "own"}  # fmt: skip
+                                   "teacher_batch_size": 64, "embeddings": "teacher"}  # fmt: skip
     cache = json.loads((student / TEACHER_LOGITS_RECORD).read_text())
     assert cache["transfer_set_checksum"] == transfer["checksum"]
     assert cache["teacher_weights_sha256"] == weights
@@ -266,9 +266,10 @@ def test_a_student_can_start_from_the_teacher_s_vocabulary(
     capsys, workdir: Path, teacher: Path, data: Path
 ) -> None:
     out = workdir / "student-teacher-embeddings"
-    # model.embed_dim=8 is replaced by the teacher's width (16): the vectors are the teacher's.
+    # model.embed_dim=8 is replaced by the teacher's width (16), and data.vocab_size=60 by the
+    # teacher's tokenizer (138 tokens): the vocabulary and vectors are the teacher's.
     argv = _distill_args(teacher, data, out, "--embeddings", "teacher", "--set",
-                         "model.embed_dim=8", steps=40)  # fmt: skip
+                         "model.embed_dim=8", "--set", "data.vocab_size=60", steps=40)  # fmt: skip
     assert seqlab_main(argv) == 0
     config = _config(out)
     assert config["model"]["embed_dim"] == _config(teacher)["model"]["embed_dim"] == 16
@@ -293,11 +294,11 @@ def test_alpha_one_learns_the_labels_alone_without_labelling(
 
     monkeypatch.setattr(workflow, "teacher_logits", never)
     out = workdir / "labels-only"
-    argv = _distill_args(teacher, data, out, "--alpha", "1", steps=30)
+    argv = _distill_args(teacher, data, out, "--alpha", "1", "--embeddings", "own", steps=30)
     assert seqlab_main(argv) == 0
     assert not (out / TEACHER_LOGITS).exists()
-    # The same student trained by 'seqlab train' on the labels: the same batches, the same
-    # cross-entropy, so the same weights.
+    # The same student trained by 'seqlab train' on the labels (with a tokenizer and embeddings
+    # of its own): the same batches, the same cross-entropy, so the same weights.
     plain = workdir / "labels-only-plain"
     argv = ["train", "sentiment", "--model", "lstm", "--steps", "30", "--data", str(data),
             *_sets("model.bidirectional=false"), "--quiet", "--out", str(plain)]  # fmt: skip
@@ -338,3 +339,17 @@ def test_students_of_other_seeds_share_one_transfer_set(
     # transfer set would differ and the resume be refused).
     with pytest.warns(RuntimeWarning, match="steps 10 -> 12"):
         assert seqlab_main(_distill_args(teacher, data, second, "--resume", steps=12)) == 0
+
+
+def test_own_embeddings_train_a_tokenizer_of_the_student_s_own(
+    workdir: Path, teacher: Path, data: Path
+) -> None:
+    # The module's teacher has a 138-token vocabulary; a student of its own gets data.vocab_size.
+    out = workdir / "student-own"
+    argv = _distill_args(teacher, data, out, "--embeddings", "own", "--set",
+                         "data.vocab_size=60", steps=10)  # fmt: skip
+    assert seqlab_main(argv) == 0
+    vocabulary = json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
+    teacher_vocabulary = json.loads((teacher / "tokenizer.json").read_text())["model"]["vocab"]
+    assert len(vocabulary) == 60 < len(teacher_vocabulary) == 138
+    assert _config(out)["model"]["embed_dim"] == 16  # the student's own setting

@@ -38,9 +38,9 @@ _DISTILL_FLAGS: dict[str, tuple[str, type, str]] = {
                     "training word (default 0.1)"),
     "--p-ngram": ("p_ngram", float, "probability a copy is cut to a random 1-5-gram "
                   "(default 0.25)"),
-    "--embeddings": ("embeddings", str, "own (a tokenizer and embeddings of the student's own; "
-                     "default) or teacher (the teacher's tokenizer, embeddings starting as its "
-                     "token vectors)"),
+    "--embeddings": ("embeddings", str, "teacher (the teacher's tokenizer, embeddings starting "
+                     "as its token vectors; default) or own (a tokenizer and embeddings of the "
+                     "student's own)"),
     "--augment-seed": ("augment_seed", int, "seed of the augmented copies (default: the run's "
                        "seed); students of several seeds then share one transfer set"),
     "--teacher-batch-size": ("teacher_batch_size", int, "texts per teacher call (default 64)"),
