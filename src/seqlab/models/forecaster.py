@@ -172,6 +172,16 @@ class DirectHead(nn.Module):
         self.quantiles = quantiles
         self.linear = nn.Linear(input_size, horizon * output_features * (quantiles or 1))
 
+    def widened(self, quantiles: int) -> DirectHead:
+        """A freshly initialised head of the same input, horizon and columns giving
+        ``quantiles`` values per forecast value."""
+        return DirectHead(
+            input_size=self.linear.in_features,
+            horizon=self.horizon,
+            output_features=self.output_features,
+            quantiles=quantiles,
+        )
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         flat = self.linear(z)  # (B, horizon * F_out) or (B, horizon * F_out * Q)
         if self.quantiles is not None:
@@ -358,12 +368,7 @@ class RecurrentForecaster(nn.Module):
         if self.decoder is not None:
             self.decoder.output_quantiles(quantiles)
         elif isinstance(self.head, DirectHead):
-            self.head = DirectHead(
-                input_size=self.head.linear.in_features,
-                horizon=self.horizon,
-                output_features=self.output_features,
-                quantiles=quantiles.count,
-            )
+            self.head = self.head.widened(quantiles.count)
         self.quantiles = quantiles
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -483,12 +488,7 @@ class TransformerForecaster(nn.Module):
         (B, horizon, F_out, Q), in no fixed order (seqlab.tasks.forecasting.quantiles sorts
         them). The rest of the network is kept."""
         quantiles.check()
-        self.head = DirectHead(
-            input_size=self.head.linear.in_features,
-            horizon=self.horizon,
-            output_features=self.output_features,
-            quantiles=quantiles.count,
-        )
+        self.head = self.head.widened(quantiles.count)
         self.quantiles = quantiles
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
