@@ -49,7 +49,7 @@ def teacher_token_vectors(teacher: Teacher) -> torch.Tensor:
         return table.detach().cpu().float().clone()
     raise SeqlabError(
         f"the teacher '{teacher.directory}' ({type(model).__name__}) has no token embedding "
-        "table to give the student; drop --embeddings teacher"
+        "table to give the student; pass --embeddings own"
     )
 
 

@@ -193,7 +193,7 @@ def with_embedding_width(run: RunConfig, width: int) -> RunConfig:
             raise SeqlabError(
                 f"--embeddings teacher gives the student the teacher's {width}-wide token "
                 f"vectors, but model.d_model is {model.d_model}; set --set model.d_model={width} "
-                "(with model.num_heads dividing it) or drop --embeddings teacher"
+                "(with model.num_heads dividing it) or pass --embeddings own"
             )
         return run
     if not isinstance(model, RecurrentConfig):
