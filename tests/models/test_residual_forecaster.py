@@ -204,6 +204,8 @@ def test_channel_independence_inside_the_wrapper() -> None:
 
 
 def test_quantile_outputs_start_at_the_baseline_and_keep_the_equation() -> None:
+    # The point level is the gated correction, the band an ungated offset from it (the module
+    # docstring; tests/models/test_residual_quantiles.py tests it in detail).
     model = QuantileForecaster(_wrapped(_recurrent(F_IN, F_OUT)), [0.1, 0.5, 0.9]).eval()
     residual = model.network
     assert isinstance(residual, ResidualForecaster) and model.input_length == T
@@ -214,13 +216,17 @@ def test_quantile_outputs_start_at_the_baseline_and_keep_the_equation() -> None:
         baseline = residual.baseline(x)
     assert quantiles.shape == (5, HORIZON, F_OUT, 3)
     assert torch.equal(point, baseline)
-    assert torch.equal(quantiles, baseline[..., None].expand_as(quantiles))
+    assert torch.equal(quantiles[..., 1], baseline)
+    assert (quantiles[..., 2] - quantiles[..., 0]).min() > 0  # the band is open from the start
     with torch.no_grad():
         residual.alpha.fill_(0.5)
         quantiles = model.quantile_forecast(x)
-    expected = torch.sort(_expected(residual, x, 0.5), dim=-1).values
+    # With alpha = 1 every level is M x_f + c + sigma_f g_(q); at alpha the band is that one
+    # moved so that its middle level sits at M x_f + c + alpha sigma_f g_(q*).
+    ungated = torch.sort(_expected(residual, x, 1.0), dim=-1).values  # (B, horizon, F_out, 3)
+    centre = ungated[..., 1:2] - _expected(residual, x, 0.0)[..., :1]  # sigma_f g_(q*)
+    expected = ungated - (1 - 0.5) * centre
     assert_allclose(quantiles.double().numpy(), expected.numpy(), atol=1e-4)
-    assert (quantiles[..., 2] - quantiles[..., 0]).min() > 0  # three distinct quantiles
 
 
 def test_training_starts_with_the_gate_alone_receiving_gradient() -> None:

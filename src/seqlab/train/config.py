@@ -33,6 +33,13 @@ class TrainConfig:
     micro-batches, each of ``batch_size`` items built by the task, so the effective batch is
     ``batch_size * grad_accum_steps``. A step skipped because its loss or gradient was not finite
     does not count toward ``steps``.
+
+    ``eval_at_start`` adds one evaluation at step 0, before the first optimizer step, that
+    counts like any other: it is the first candidate for ``checkpoints/best`` (so ``best_step``
+    may be 0), the first evaluation early stopping's patience counts from, and it may end the
+    run at once when the untrained model already reaches ``stop_at``. Its weights are never
+    among those ``average_checkpoints`` averages. It changes no trained weight (evaluation puts
+    every random generator back).
     """
 
     steps: int = 100_000
@@ -47,6 +54,11 @@ class TrainConfig:
     grad_clip: float | None = 5.0
     grad_accum_steps: int = 1
     eval_every: int = 1000
+    # Also evaluate (and checkpoint) before the first step, so the untrained model is the first
+    # candidate for checkpoints/best: a model that starts at a baseline's answer (a residual
+    # forecaster) then keeps that start unless training beats it on "val". Only a run at step 0
+    # with no evaluation yet does this; a resumed run never evaluates step 0 again.
+    eval_at_start: bool = False
     early_stopping_patience: int | None = None
     early_stopping_min_delta: float = 0.0
     stop_at: float | None = None
@@ -123,6 +135,8 @@ def _check_gradients(config: TrainConfig) -> None:
 def _check_run(config: TrainConfig) -> None:
     """Check evaluation, stopping, budgets, seed, device, logging and checkpoints."""
     _positive_int("eval_every", config.eval_every)
+    if not isinstance(config.eval_at_start, bool):
+        raise ConfigError(f"eval_at_start ({config.eval_at_start!r}) must be true or false")
     if config.early_stopping_patience is not None:
         _positive_int("early_stopping_patience", config.early_stopping_patience)
     _number("early_stopping_min_delta", config.early_stopping_min_delta, minimum=0.0)

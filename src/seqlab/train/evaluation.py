@@ -1,14 +1,16 @@
-"""Evaluate and checkpoint: what ``fit`` does every ``eval_every`` steps and at the end.
+"""Evaluate and checkpoint: what ``fit`` does every ``eval_every`` steps and at the end (and at
+the start with ``train.eval_at_start``).
 
 References: Polyak & Juditsky 1992 (evaluate the averaged weights, ``averaging.py``); Prechelt
 1998, "Early Stopping - But When?" (stop after a number of evaluations without improvement);
 Vaswani et al. 2017, section 6.1 (average the last checkpoints, ``checkpoint_averaging.py``).
 
-One evaluation: the task's metrics on "val", in eval mode, without a graph, on the averaged
-weights when there are any, with every random generator put back afterwards (so a run that
-evaluates more often still trains exactly the same weights); ``checkpoints/best`` on a finite
-improvement of the monitored metric (weights only, the evaluated ones); with
-``average_checkpoints``, the evaluated weights as ``checkpoints/recent/step-N`` too;
+One evaluation (with ``train.eval_at_start`` also one at step 0, before the first step): the
+task's metrics on "val", in eval mode, without a graph, on the averaged weights when there are
+any, with every random generator put back afterwards (so a run that evaluates more often still
+trains exactly the same weights); ``checkpoints/best`` on a finite improvement of the monitored
+metric (weights only, the evaluated ones); with ``average_checkpoints``, the evaluated weights
+as ``checkpoints/recent/step-N`` too (for N > 0: untrained weights are never averaged);
 ``checkpoints/last`` always (the raw weights and the full training state); then the recent
 checkpoints beyond the newest N are pruned; a log line and a progress note. It asks to stop when
 the monitored metric reached ``stop_at`` or patience has run out.
@@ -74,9 +76,11 @@ def evaluate_and_checkpoint(session: TrainingSession) -> EvalStop | None:
                 save_weights_checkpoint(
                     session.best_dir, model=session.model, progress=run.to_json()
                 )
-            if keep is not None:
+            if keep is not None and run.step > 0:
                 # Before last/: a resume from last/ then finds every step it will not evaluate
-                # again.
+                # again. Never step 0 (train.eval_at_start): the mean of the last checkpoints
+                # smooths the noise of nearby points along one trajectory, and untrained weights
+                # lie nowhere near it, so a mean with them is no model at all.
                 save_recent_checkpoint(
                     session.directory.path, step=run.step, model=session.model, metrics=metrics
                 )

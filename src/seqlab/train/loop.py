@@ -1,10 +1,10 @@
 """The training loop: one explicit function, ``fit``, in plain PyTorch.
 
 ``fit`` reads as the loop it runs: set up (``session.py``: arguments, device, seeding, optimizer,
-schedule, resume or fresh start), then until a budget or a stop reason ends it, one optimizer
-step (``step.py``) and every ``eval_every`` steps an evaluation with checkpoints
-(``evaluation.py``); then the final evaluation and the result. The state those functions share
-is one explicit ``TrainingSession``.
+schedule, resume or fresh start), with ``eval_at_start`` an evaluation of the untrained model,
+then until a budget or a stop reason ends it, one optimizer step (``step.py``) and every
+``eval_every`` steps an evaluation with checkpoints (``evaluation.py``); then the final
+evaluation and the result. The state those functions share is one explicit ``TrainingSession``.
 
 References: Loshchilov & Hutter 2019 (AdamW); Vaswani et al. 2017, section 5.3 (warm-up
 schedule, see ``schedules.py``); Pascanu et al. 2013 (clipping the global gradient norm);
@@ -21,10 +21,14 @@ One optimizer step, in order:
      state is rolled back, and ``max_nonfinite_steps`` skips in a row raise TrainingDiverged;
   5. AdamW step, then the schedule advances; with ``weight_average_decay`` the moving average of
      the weights is updated (``averaging.py``).
-Every ``eval_every`` steps and at the end: evaluate "val" (on the averaged weights when there
-are any), save ``checkpoints/best`` on improvement and ``checkpoints/last`` always, and stop
-early after ``early_stopping_patience`` evaluations without improvement or once the monitored
-metric reaches ``stop_at``. With ``average_checkpoints`` N, each evaluation's weights are kept
+Every ``eval_every`` steps, at the end, and with ``eval_at_start`` at the start (step 0, before
+the first step, only in a run with no evaluation yet: a resume never repeats it): evaluate
+"val" (on the averaged weights when there are any; at step 0 they are the initial ones), save
+``checkpoints/best`` on improvement and ``checkpoints/last`` always, and stop early after
+``early_stopping_patience`` evaluations without improvement or once the monitored metric
+reaches ``stop_at``. The step-0 evaluation counts like the others: it may be the best
+(``best_step`` 0), patience counts from it, and an untrained model already at ``stop_at``
+trains no step. With ``average_checkpoints`` N, each evaluation's weights after step 0 are kept
 for the last N evaluations, and after the final one their mean (Vaswani et al. 2017, section
 6.1) becomes the final model if it validates at least as well as the best checkpoint
 (``checkpoint_averaging.py``).
@@ -151,8 +155,9 @@ def _fit(
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     try:
+        stop_reason: StopReason | None = _evaluate_at_start(session)
         # Budgets are checked before a step, so a stop always falls between steps.
-        while (stop_reason := _budget_spent(session)) is None:
+        while stop_reason is None and (stop_reason := _budget_spent(session)) is None:
             step = train_step(session)
             if step is None:
                 continue  # skipped as non-finite: nothing to report or evaluate
@@ -174,6 +179,22 @@ def _fit(
     if not keep_resume_state and session.world.is_main:
         drop_resume_state(session.directory.path, keep_checkpoints=config.keep_checkpoints)
     return _result(session, stop_reason, mode, checkpoint_average)
+
+
+def _evaluate_at_start(session: TrainingSession) -> StopReason | None:
+    """With ``eval_at_start``, evaluate the untrained model once (step 0, as any evaluation
+    does: history, best/, last/, log, progress); its stop reason, else None.
+
+    Only a run with no step and no evaluation yet: a resumed run has either trained or already
+    recorded this evaluation, and one resumed from the checkpoint written before the first step
+    evaluates it as the uninterrupted run would. Every rank sees the same counters, so all
+    evaluate (rank 0) or wait (the others) alike."""
+    run = session.run
+    if not session.config.eval_at_start or run.step != 0 or run.last_eval_step is not None:
+        return None
+    stop_reason = evaluate_and_checkpoint(session)
+    session.window.restart()  # evaluation time is not training throughput
+    return stop_reason
 
 
 def _budget_spent(session: TrainingSession) -> StopReason | None:

@@ -388,6 +388,8 @@ def _warn_changed_settings(saved: dict[str, Any] | None, config: TrainConfig) ->
     if saved is None:
         return
     current = to_dict(config)
+    # A field newer than the saved run was at its default there.
+    saved = {**to_dict(TrainConfig()), **saved}
     # A decaying schedule is stretched over `steps`, so a new budget changes every later rate.
     decays = config.schedule in ("cosine", "linear")
     changed = [

@@ -120,8 +120,8 @@ def fit_dlinear(
 ) -> DLinearBaseline:
     """DLinear fitted on every training window (``training``, else read now) by ridge
     regression, lambda chosen on the validation windows of the training series (normalised)."""
-    inputs, targets = training if training is not None else _split_windows(data, "train")
-    val_inputs, val_targets = _split_windows(data, "val")
+    inputs, targets = training if training is not None else split_windows(data, "train")
+    val_inputs, val_targets = split_windows(data, "val")
     baseline = unfitted_baseline("dlinear", data)
     assert isinstance(baseline, DLinearBaseline)
     return baseline.fit_choosing_ridge(inputs, targets, val_inputs, val_targets)
@@ -140,7 +140,7 @@ def fit_baselines(
     left_out: dict[str, str] = {}
     if missing:
         try:
-            training = _split_windows(data, "train")  # read once for every missing baseline
+            training = split_windows(data, "train")  # read once for every missing baseline
         except SeqlabError as error:
             if "linear" in missing:
                 raise
@@ -257,7 +257,7 @@ def _from_file(name: str, model_dir: ModelDir, file: str, data: ForecastingData)
     )
 
 
-def _split_windows(data: ForecastingData, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def split_windows(data: ForecastingData, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Every window (N, T, F_in) of the training series' ``split`` and its targets (N, horizon,
     F_out), normalised: the training series' rows even where the model is evaluated on another
     file for that split, so no baseline is fitted or tuned on the rows it is scored on."""

@@ -19,11 +19,29 @@ x_f (T values, x_{T-1} the last observed) by one affine map shared by all column
   x_{T-1}): M = W_t A + W_r (I - A), c = b.
 
 The choice (:func:`choose_residual`): the least-squares baselines are those the task fitted on the
-training windows (seqlab.tasks.forecasting.baselines, the same ones the report shows); every
-candidate is scored by its mean squared error on the validation windows, and ``auto`` keeps the
-lowest (the first listed on a tie). The test windows are never read. Candidates, in order:
-repeat, seasonal_24 and seasonal_168 (each when the window holds one whole period), linear,
-nlinear, dlinear.
+training windows (seqlab.tasks.forecasting.baselines, the same ones the report shows). ``auto``
+scores every candidate on a rolling forecasting origin (Hyndman and Athanasopoulos, sec. 5.10,
+"time series cross-validation") and keeps the lowest score (the first listed on a tie):
+
+    score(b) = (1 / K) sum_{k=1..K} mse_k(b),
+
+with K = ROLLING_ORIGINS + 1 folds. Fold K is the validation split, scored with the maps fitted
+on every training window. Folds 1..K-1 cut the last ROLLING_SPAN of the training windows into
+ROLLING_ORIGINS equal blocks, in time order; fold k refits the least-squares maps on the
+training windows before its block's origin o_k (dlinear with the validation-chosen lambda times
+o_k / N, the share of the rows it is fitted on, since lambda scales with the design's Gram
+matrix) and scores every candidate on the block's windows from o_k + horizon - 1 on, the first
+whose targets all lie after every target it was fitted on. A fold without a window to score, or
+with fewer fitting windows than a map has weights (T + 1), is left out.
+
+Why several origins. One validation period can mislead: a period that holds a level shift, a
+holiday or a sensor fault favours whichever baseline happens to absorb it, and the residual model
+then starts from a baseline that is wrong for the months after. Averaging over origins asks
+which baseline forecasts well across the recent past; the validation split, the most recent, is
+one fold of it. Scores are mean squared errors on the normalised scale, averaged with equal
+weight per fold. The test windows are never read. Candidates, in order: repeat, seasonal_24 and
+seasonal_168 (each when the window holds one whole period), linear, nlinear, dlinear. A baseline
+named in ``model.residual_of`` is kept as named and scored on the validation split alone.
 
 Shapes: N windows, T the input length, ``horizon`` the steps forecast, F_in the model's input
 columns, F_out the forecast columns.
@@ -36,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from seqlab.errors import SeqlabError
 from seqlab.models.forecast_baselines import (
@@ -43,12 +62,20 @@ from seqlab.models.forecast_baselines import (
     LinearBaseline,
     NLinearBaseline,
 )
-from seqlab.tasks.forecasting.baselines import SEASONAL_PERIODS, FittedBaselines
+from seqlab.tasks.forecasting.baselines import (
+    SEASONAL_PERIODS,
+    FittedBaselines,
+    split_windows,
+    unfitted_baseline,
+)
 from seqlab.tasks.forecasting.data import ForecastingData
-from seqlab.tasks.forecasting.metrics import as_outputs
 
 # The least-squares baselines, by name, after the naive ones.
 LEAST_SQUARES = ("linear", "nlinear", "dlinear")
+# The rolling origins within the training windows (module docstring): ROLLING_ORIGINS blocks
+# covering the last ROLLING_SPAN of them; the validation split is one more fold.
+ROLLING_ORIGINS = 3
+ROLLING_SPAN = 0.3
 
 
 @dataclass(frozen=True)
@@ -144,59 +171,143 @@ def candidate_maps(data: ForecastingData, fitted: FittedBaselines) -> dict[str, 
 @dataclass(frozen=True)
 class ResidualChoice:
     """Which baseline the network learns the residual of: ``baseline`` (its name), ``setting``
-    (model.residual_of: "auto" or that name) and every candidate's validation mse, by name, in
-    the candidates' order. Saved in config.json's artifacts as ``residual``."""
+    (model.residual_of: "auto" or that name), every candidate's validation mse, by name, in
+    the candidates' order, and for ``auto`` the score it minimised (``rolling_mse``: the mean
+    mse over ``folds`` rolling origins, the validation split the last; None for a named
+    baseline, or a directory written before the rolling origin). Saved in config.json's
+    artifacts as ``residual``."""
 
     baseline: str
     setting: str
     validation_mse: dict[str, float]
+    rolling_mse: dict[str, float] | None = None
+    folds: int = 1
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "baseline": self.baseline,
             "setting": self.setting,
             "validation_mse": dict(self.validation_mse),
         }
+        if self.rolling_mse is not None:
+            value["rolling_mse"] = dict(self.rolling_mse)
+            value["folds"] = self.folds
+        return value
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> ResidualChoice:
         """Raises KeyError, TypeError or ValueError on a malformed entry (the caller names the
         file)."""
-        scores = value["validation_mse"]
-        if not isinstance(scores, Mapping):
-            raise TypeError("residual.validation_mse must be a mapping of names to numbers")
+        scores = _scores(value["validation_mse"], "validation_mse")
+        rolling = value.get("rolling_mse")
         return cls(
             baseline=str(value["baseline"]),
             setting=str(value["setting"]),
-            validation_mse={str(name): float(mse) for name, mse in scores.items()},
+            validation_mse=scores,
+            rolling_mse=None if rolling is None else _scores(rolling, "rolling_mse"),
+            folds=int(value.get("folds", 1)),
         )
 
     def summary(self) -> str:
-        """'residual of nlinear (chosen on validation: nlinear 0.31, linear 0.33, ...)': the
-        candidates from the lowest validation mse up."""
-        ranked = sorted(self.validation_mse.items(), key=lambda item: item[1])
-        scores = ", ".join(f"{name} {mse:.4g}" for name, mse in ranked)
+        """'residual of nlinear (chosen on 4 rolling origins, the last the validation split:
+        nlinear 0.31, linear 0.33, ...)': the candidates from the lowest score up."""
+        if self.setting == "auto" and self.rolling_mse is not None:
+            how = f"chosen on {self.folds} rolling origins, the last the validation split"
+            return f"residual of {self.baseline} ({how}: {_ranked(self.rolling_mse)})"
+        scores = _ranked(self.validation_mse)
         if self.setting == "auto":
             return f"residual of {self.baseline} (chosen on validation: {scores})"
         return f"residual of {self.baseline} (set by model.residual_of; validation mse: {scores})"
 
 
+def _scores(value: Any, key: str) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"residual.{key} must be a mapping of names to numbers")
+    return {str(name): float(mse) for name, mse in value.items()}
+
+
+def _ranked(scores: Mapping[str, float]) -> str:
+    """'a 0.1, b 0.2': from the lowest up."""
+    ranked = sorted(scores.items(), key=lambda item: item[1])
+    return ", ".join(f"{name} {mse:.4g}" for name, mse in ranked)
+
+
 def validation_mse(data: ForecastingData, maps: Mapping[str, AffineMap]) -> dict[str, float]:
     """Each map's mean squared error over every validation window (normalised scale), every
     horizon step and forecast column, in float64."""
-    windows = data.windows("val")
-    if len(windows) == 0:
+    if len(data.windows("val")) == 0:
         raise SeqlabError(
             "model.residual_of picks its baseline on the validation windows, and this split has "
             "none; lengthen the series or shorten data.input_length and data.horizon"
         )
-    everything = windows.batch(np.arange(len(windows)))
-    inputs = everything.inputs.numpy().astype(np.float64)  # (N, T, F_in)
-    truth = as_outputs(everything.targets).numpy().astype(np.float64)  # (N, horizon, F_out)
-    stop = inputs.shape[-1] - data.extra_inputs
-    targets = inputs[..., stop - data.output_features : stop]  # (N, T, F_out)
+    inputs, truth = split_windows(data, "val")  # (N, T, F_in), (N, horizon, F_out)
+    return _mse(data, maps, inputs, truth)
+
+
+def rolling_origin_mse(
+    data: ForecastingData, fitted: FittedBaselines, maps: Mapping[str, AffineMap]
+) -> list[dict[str, float]]:
+    """Each fold's mse of every candidate, the folds within the training windows in time order
+    (module docstring; those without windows to score or fit left out), then the validation
+    split's (``maps``: the candidates fitted on every training window)."""
+    inputs, truth = split_windows(data, "train")  # (N, T, F_in), (N, horizon, F_out)
+    windows, length = len(inputs), data.config.input_length
+    block = int(windows * ROLLING_SPAN) // ROLLING_ORIGINS
+    folds = []
+    for fold in range(ROLLING_ORIGINS):
+        origin = windows - (ROLLING_ORIGINS - fold) * block
+        first, stop = origin + data.config.horizon - 1, origin + block
+        if block == 0 or origin < length + 1 or first >= stop:
+            continue
+        refitted = dict(maps)
+        refitted.update(_refit(data, fitted, inputs[:origin], truth[:origin], origin / windows))
+        folds.append(_mse(data, refitted, inputs[first:stop], truth[first:stop]))
+    folds.append(validation_mse(data, maps))
+    return folds
+
+
+def _refit(
+    data: ForecastingData,
+    fitted: FittedBaselines,
+    inputs: torch.Tensor,
+    truth: torch.Tensor,
+    share: float,
+) -> dict[str, AffineMap]:
+    """The least-squares candidates ``fitted`` has, fitted again on ``inputs`` and ``truth``
+    alone (``share`` of the training windows; dlinear's lambda scaled by it)."""
+    linear = unfitted_baseline("linear", data).fit(inputs, truth)
+    assert isinstance(linear, LinearBaseline)
+    maps = {"linear": linear_map(linear)}
+    for name, baseline in fitted.companions.items():
+        if isinstance(baseline, NLinearBaseline):
+            refit = unfitted_baseline(name, data).fit(inputs, truth)
+            assert isinstance(refit, NLinearBaseline)
+            maps[name] = nlinear_map(refit)
+        elif isinstance(baseline, DLinearBaseline):
+            dlinear = DLinearBaseline(
+                output_features=baseline.output_features,
+                extra_inputs=baseline.extra_inputs,
+                ridge=baseline.ridge * share,
+                kernel_size=baseline.kernel_size,
+            )
+            maps[name] = dlinear_map(dlinear.fit(inputs, truth))
+    return maps
+
+
+def _mse(
+    data: ForecastingData,
+    maps: Mapping[str, AffineMap],
+    inputs: torch.Tensor,
+    truth: torch.Tensor,
+) -> dict[str, float]:
+    """Each map's mean squared error over windows ``inputs`` (N, T, F_in) with targets ``truth``
+    (N, horizon, F_out), every step and forecast column, in float64."""
+    values = inputs.numpy().astype(np.float64)  # (N, T, F_in)
+    stop = values.shape[-1] - data.extra_inputs
+    targets = values[..., stop - data.output_features : stop]  # (N, T, F_out)
+    expected = truth.numpy().astype(np.float64)  # (N, horizon, F_out)
     return {
-        name: float(np.mean((affine.forecast(targets) - truth) ** 2))
+        name: float(np.mean((affine.forecast(targets) - expected) ** 2))
         for name, affine in maps.items()
     }
 
@@ -204,15 +315,22 @@ def validation_mse(data: ForecastingData, maps: Mapping[str, AffineMap]) -> dict
 def choose_residual(
     setting: str, data: ForecastingData, fitted: FittedBaselines
 ) -> tuple[ResidualChoice, AffineMap]:
-    """The baseline ``setting`` names ("auto": the candidate of lowest validation mse, the first
-    listed on a tie), its affine map, and every candidate's validation mse."""
+    """The baseline ``setting`` names ("auto": the candidate of lowest mean mse over the rolling
+    origins, the first listed on a tie), its affine map, and every candidate's scores."""
     maps = candidate_maps(data, fitted)
-    scores = validation_mse(data, maps)
     if setting == "auto":
-        name = min(scores, key=scores.__getitem__)  # min keeps the first of equal values
-    elif setting in maps:
-        name = setting
-    else:
+        folds = rolling_origin_mse(data, fitted, maps)
+        rolling = {name: float(np.mean([fold[name] for fold in folds])) for name in maps}
+        name = min(rolling, key=rolling.__getitem__)  # min keeps the first of equal values
+        choice = ResidualChoice(
+            baseline=name,
+            setting=setting,
+            validation_mse=folds[-1],
+            rolling_mse=rolling,
+            folds=len(folds),
+        )
+        return choice, maps[name]
+    if setting not in maps:
         length = data.config.input_length
         why = (
             f"a window of data.input_length {length} steps holds no whole period"
@@ -223,4 +341,5 @@ def choose_residual(
             f"model.residual_of: no {setting} baseline for this run ({why}); choose one of "
             f"auto, {', '.join(maps)}"
         )
-    return ResidualChoice(baseline=name, setting=setting, validation_mse=scores), maps[name]
+    scores = validation_mse(data, maps)
+    return ResidualChoice(baseline=setting, setting=setting, validation_mse=scores), maps[setting]
