@@ -50,7 +50,7 @@ TRAIN_STOP, VAL_STOP = 336, 384
 def _task(csv: Path, *settings: str) -> ForecastingTask:
     overrides = [f"data.file={csv}", "data.target=temp", "data.features=MS",
                  f"data.input_length={INPUT_LENGTH}", f"data.horizon={HORIZON}",
-                 "model.hidden_size=8", *settings]  # fmt: skip
+                 "model.hidden_size=8", "model.combine_with=null", *settings]  # fmt: skip
     return ForecastingTask(build_run_config("forecasting", family="lstm", overrides=overrides))
 
 

@@ -62,6 +62,8 @@ def make_task(csv: Path, *settings: str, family: str = "lstm") -> ForecastingTas
             *(["model.hidden_size=8"] if family != "transformer" else []),
             "train.batch_size=16",
             "train.device=cpu",
+            # The network itself, not averaged with a baseline (test_forecasting_combination).
+            "model.combine_with=null",
             *settings,
         ],
     )

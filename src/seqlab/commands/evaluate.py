@@ -121,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
     residual = details.pop("residual", None)
     if isinstance(residual, dict) and "summary" in residual:
         console.print(str(residual["summary"]), markup=False, highlight=False)
+    if details.pop("combination", None) is not None:
+        from seqlab.tasks.forecasting.report import combination_summary
+
+        for line in combination_summary(metrics):
+            console.print(line, markup=False, highlight=False)
     best = details.pop("best_baseline", None)
     if isinstance(best, dict) and "verdict" in best:
         console.print(str(best["verdict"]), markup=False, highlight=False)

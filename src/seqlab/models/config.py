@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from seqlab.models.config_checks import check_residual_of, check_window
+from seqlab.models.config_checks import check_combine_with, check_residual_of, check_window
 
 RecurrentFamily = Literal["rnn", "lstm", "gru"]
 RECURRENT_FAMILIES: tuple[str, ...] = ("rnn", "lstm", "gru")
 FAMILIES: tuple[str, ...] = (*RECURRENT_FAMILIES, "transformer")
 
 # model.residual_of: the forecasting baseline a network learns the residual of ("auto": the one
-# of lowest validation mse), seqlab.models.residual_forecaster.
+# of lowest mse over rolling origins), seqlab.models.residual_forecaster; model.combine_with:
+# the one whose forecast is averaged with the network's, seqlab.models.combined_forecaster.
 ResidualOf = Literal[
     "auto", "repeat", "seasonal_24", "seasonal_168", "linear", "nlinear", "dlinear"
 ]
@@ -58,10 +59,12 @@ class RecurrentConfig:
     series through the same univariate network, seqlab.models.forecaster.ChannelIndependent;
     None: on when every value column is forecast, features M);
     patch_length (None: the encoder steps once per time step; P: once per segment of P steps,
-    as SegRNN); residual_of (None: off; a baseline's name, or "auto" for the one of lowest
-    validation mse: the network learns the residual of that baseline's forecast,
+    as SegRNN); residual_of (None: off; a baseline's name, or "auto" for the one of lowest mse
+    over rolling origins: the network learns the residual of that baseline's forecast,
     seqlab.models.residual_forecaster.ResidualForecaster, which normalises each window itself,
-    so instance_norm is then off inside it).
+    so instance_norm is then off inside it); combine_with (None: off; a baseline's name or
+    "auto", chosen as for residual_of: the forecast is the mean of the network's and that
+    baseline's, the network trained alone, seqlab.models.combined_forecaster).
     """
 
     family: RecurrentFamily = "lstm"
@@ -83,6 +86,7 @@ class RecurrentConfig:
     channel_independent: bool | None = None
     patch_length: int | None = None
     residual_of: ResidualOf | None = None
+    combine_with: ResidualOf | None = None
 
     def __post_init__(self) -> None:
         if self.patch_length is not None and self.patch_length < 1:
@@ -91,6 +95,7 @@ class RecurrentConfig:
                 "or null for one encoder step per time step"
             )
         check_residual_of(self.residual_of)
+        check_combine_with(self.combine_with)
         if self.family not in RECURRENT_FAMILIES:
             raise ValueError(
                 f"model.family ({self.family!r}) must be one of {', '.join(RECURRENT_FAMILIES)}"
@@ -130,8 +135,9 @@ class TransformerConfig:
     steps, as PatchTST), instance_norm (reversible instance normalisation, RevIN) and
     channel_independent (each forecast series through the same univariate network, PatchTST's
     channel independence: seqlab.models.forecaster.ChannelIndependent; None: on when every value
-    column is forecast, features M) and residual_of (as in RecurrentConfig: the network learns
-    the residual of a baseline's forecast, seqlab.models.residual_forecaster).
+    column is forecast, features M), residual_of and combine_with (as in RecurrentConfig: the
+    network learns the residual of a baseline's forecast, seqlab.models.residual_forecaster, or
+    its forecast is averaged with one, seqlab.models.combined_forecaster).
     """
 
     family: Literal["transformer"] = "transformer"
@@ -151,9 +157,11 @@ class TransformerConfig:
     channel_independent: bool | None = None
     window: int | None = None
     residual_of: ResidualOf | None = None
+    combine_with: ResidualOf | None = None
 
     def __post_init__(self) -> None:
         check_residual_of(self.residual_of)
+        check_combine_with(self.combine_with)
         if self.patch_length is not None and self.patch_length < 1:
             raise ValueError(
                 f"model.patch_length ({self.patch_length}) must be a positive number of steps, "

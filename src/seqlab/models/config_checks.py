@@ -41,7 +41,8 @@ def check_window(
         )
 
 
-# model.residual_of's values besides None (off); seqlab.models.config.ResidualOf lists the same.
+# model.residual_of's and model.combine_with's values besides None (off);
+# seqlab.models.config.ResidualOf lists the same.
 RESIDUAL_OF: tuple[str, ...] = (
     "auto", "repeat", "seasonal_24", "seasonal_168", "linear", "nlinear", "dlinear"
 )  # fmt: skip
@@ -50,8 +51,16 @@ RESIDUAL_OF: tuple[str, ...] = (
 def check_residual_of(value: str | None) -> None:
     """model.residual_of: None, or a baseline's name, or "auto". A config file or ``--set`` is
     checked against the field's type before this; this catches a config built in Python."""
+    _check_baseline_name("residual_of", value, "for a network without a baseline")
+
+
+def check_combine_with(value: str | None) -> None:
+    """model.combine_with: None, or a baseline's name, or "auto" (as model.residual_of)."""
+    _check_baseline_name("combine_with", value, "for the network's forecast alone")
+
+
+def _check_baseline_name(field: str, value: str | None, off: str) -> None:
     if value is not None and value not in RESIDUAL_OF:
         raise ValueError(
-            f"model.residual_of ({value!r}) must be one of {', '.join(RESIDUAL_OF)}, or null "
-            "for a network without a baseline"
+            f"model.{field} ({value!r}) must be one of {', '.join(RESIDUAL_OF)}, or null {off}"
         )

@@ -11,7 +11,9 @@ weights' names, and with features MS it would drop the input columns besides the
 With ``model.residual_of`` the network is wrapped in a ResidualForecaster
 (seqlab.models.residual_forecaster) that adds it, gated, to a baseline's forecast; the wrapper
 normalises each window itself, so the network is built without instance normalisation
-(``model.instance_norm`` is then not used).
+(``model.instance_norm`` is then not used). With ``model.combine_with`` the forecaster (the
+residual one, when both are set) is wrapped in a CombinedForecaster
+(seqlab.models.combined_forecaster) that averages its forecast with a baseline's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import SeqlabError
+from seqlab.models.combined_forecaster import CombinedForecaster
 from seqlab.models.config import ModelConfig, RecurrentConfig, TransformerConfig
 from seqlab.models.forecaster import (
     ChannelIndependent,
@@ -40,31 +43,44 @@ def build_model(
     *,
     seed: int,
     residual_map: AffineMap | None = None,
+    combination_map: AffineMap | None = None,
 ) -> nn.Module:
     """The forecaster for ``data``'s columns and windows; ``seed`` seeds a recurrent network's
     initialisation (its own generator, as every run of that seed). With ``model.residual_of``
-    set, the network inside a ResidualForecaster of ``residual_map`` (None: zeros, for a model
-    whose saved weights hold the map)."""
+    set, the network inside a ResidualForecaster of ``residual_map``; with
+    ``model.combine_with``, inside a CombinedForecaster of ``combination_map`` (None: zeros,
+    for a model whose saved weights hold the map)."""
     if not isinstance(config, (TransformerConfig, RecurrentConfig)):
         raise SeqlabError(f"forecasting does not train model family '{config.family}'")
     if config.residual_of is None:
-        return _network(config, data, seed=seed)
-    # The wrapper normalises the window; a second normalisation inside would do nothing more.
-    network = _network(dataclasses.replace(config, instance_norm=False), data, seed=seed)
-    weight = bias = None
-    if residual_map is not None:
-        weight = torch.from_numpy(residual_map.weight)  # (horizon, T)
-        bias = torch.from_numpy(residual_map.bias)  # (horizon,)
-    return ResidualForecaster(
-        network,
-        input_features=len(data.columns) + data.extra_inputs,
-        input_length=data.config.input_length,
-        horizon=data.config.horizon,
-        output_features=data.output_features,
-        extra_inputs=data.extra_inputs,
-        weight=weight,
-        bias=bias,
-    )
+        model = _network(config, data, seed=seed)
+    else:
+        # The wrapper normalises the window; a second normalisation inside would do nothing.
+        network = _network(dataclasses.replace(config, instance_norm=False), data, seed=seed)
+        weight, bias = _tensors(residual_map)
+        model = ResidualForecaster(network, **_wrapper_sizes(data), weight=weight, bias=bias)
+    if config.combine_with is None:
+        return model
+    weight, bias = _tensors(combination_map)
+    return CombinedForecaster(model, **_wrapper_sizes(data), weight=weight, bias=bias)
+
+
+def _wrapper_sizes(data: ForecastingData) -> dict[str, int]:
+    """The sizes a baseline wrapper (residual or combined) is built with."""
+    return {
+        "input_features": len(data.columns) + data.extra_inputs,
+        "input_length": data.config.input_length,
+        "horizon": data.config.horizon,
+        "output_features": data.output_features,
+        "extra_inputs": data.extra_inputs,
+    }
+
+
+def _tensors(affine: AffineMap | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """A baseline's map as a wrapper's weight (horizon, T) and bias (horizon,), or None each."""
+    if affine is None:
+        return None, None
+    return torch.from_numpy(affine.weight), torch.from_numpy(affine.bias)
 
 
 def _network(

@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from seqlab.data.windows import WindowBatch, WindowDataset
+from seqlab.models.combined_forecaster import CombinedForecaster
 from seqlab.models.forecaster import (
     ChannelIndependent,
     QuantileOutputs,
@@ -95,9 +96,9 @@ def pinball_loss(
 class QuantileForecaster(nn.Module):
     """A forecaster giving one forecast per quantile level, sorted so they never cross.
 
-    network: a RecurrentForecaster, TransformerForecaster, ChannelIndependent or
-    ResidualForecaster, whose output layer is widened here to Q outputs per value
-    (``output_quantiles``). quantile_forecast(x)
+    network: a RecurrentForecaster, TransformerForecaster, ChannelIndependent,
+    ResidualForecaster or CombinedForecaster, whose output layer is widened here to Q outputs
+    per value (``output_quantiles``). quantile_forecast(x)
     -> (B, horizon, F_out, Q), sorted; forward(x) -> the point forecast (B, horizon, F_out).
     """
 
@@ -105,7 +106,11 @@ class QuantileForecaster(nn.Module):
         super().__init__()
         if not isinstance(
             network,
-            RecurrentForecaster | TransformerForecaster | ChannelIndependent | ResidualForecaster,
+            RecurrentForecaster
+            | TransformerForecaster
+            | ChannelIndependent
+            | ResidualForecaster
+            | CombinedForecaster,
         ):
             raise TypeError(f"{type(network).__name__} has no quantile outputs")
         self.levels = tuple(float(level) for level in levels)

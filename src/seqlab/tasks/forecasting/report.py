@@ -5,7 +5,8 @@ the window count, the errors per horizon step, per forecast variable (when there
 the baselines on the same windows (seqlab.tasks.forecasting.baselines), the best of them (lowest
 mse) and by how much the model beats it or falls short of it, in numbers and in words
 (``best_baseline``), any baseline left out and why (``baselines_left_out``), for a model
-learning the residual of a baseline which one and why (``residual``, added by the task), for a
+learning the residual of a baseline which one and why (``residual``, added by the task; for a
+model averaged with a baseline, ``combination``, with the network's errors alone), for a
 quantile model each level's coverage and the interval score (``intervals``:
 seqlab.tasks.forecasting.quantiles), and, under ``data``, where the windows came from and what
 was repaired in that data (seqlab.data.series). A forecast that is not finite is an error naming
@@ -177,5 +178,24 @@ def summary(metrics: Mapping[str, Any]) -> list[str]:
     if isinstance(residual, Mapping) and "summary" in residual:
         # Which baseline the model learns the residual of (seqlab.tasks.forecasting.residual).
         lines.append(str(residual["summary"]))
+    lines.extend(combination_summary(metrics))
     lines.extend(interval_summary(metrics))
+    return lines
+
+
+def combination_summary(metrics: Mapping[str, Any]) -> list[str]:
+    """For a model whose forecast averages the network's with a baseline's
+    (seqlab.models.combined_forecaster): which baseline and why, and the network alone against
+    the average, e.g. 'the forecast: averaged with nlinear (chosen on ...)' and 'the network
+    alone: mse 0.301, mae 0.352 (the average: mse 0.287)'; else nothing."""
+    combination = metrics.get("combination")
+    if not isinstance(combination, Mapping) or "summary" not in combination:
+        return []
+    lines = [f"the forecast: {combination['summary']}"]
+    alone = combination.get("network_alone")
+    if isinstance(alone, Mapping) and "mse" in alone:
+        lines.append(
+            f"the network alone: mse {alone['mse']:.4g}, mae {alone['mae']:.4g} (the average: "
+            f"mse {metrics['mse']:.4g})"
+        )
     return lines

@@ -42,6 +42,8 @@ one fold of it. Scores are mean squared errors on the normalised scale, averaged
 weight per fold. The test windows are never read. Candidates, in order: repeat, seasonal_24 and
 seasonal_168 (each when the window holds one whole period), linear, nlinear, dlinear. A baseline
 named in ``model.residual_of`` is kept as named and scored on the validation split alone.
+``model.combine_with`` (seqlab.models.combined_forecaster) picks the baseline it averages the
+network's forecast with by the same rule.
 
 Shapes: N windows, T the input length, ``horizon`` the steps forecast, F_in the model's input
 columns, F_out the forecast columns.
@@ -51,7 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -170,18 +172,21 @@ def candidate_maps(data: ForecastingData, fitted: FittedBaselines) -> dict[str, 
 
 @dataclass(frozen=True)
 class ResidualChoice:
-    """Which baseline the network learns the residual of: ``baseline`` (its name), ``setting``
-    (model.residual_of: "auto" or that name), every candidate's validation mse, by name, in
-    the candidates' order, and for ``auto`` the score it minimised (``rolling_mse``: the mean
-    mse over ``folds`` rolling origins, the validation split the last; None for a named
-    baseline, or a directory written before the rolling origin). Saved in config.json's
-    artifacts as ``residual``."""
+    """Which baseline the network learns the residual of (``role`` "residual") or is averaged
+    with (``role`` "combination", model.combine_with): ``baseline`` (its name), ``setting``
+    (model.residual_of or model.combine_with: "auto" or that name), every candidate's
+    validation mse, by name, in the candidates' order, and for ``auto`` the score it minimised
+    (``rolling_mse``: the mean mse over ``folds`` rolling origins, the validation split the
+    last; None for a named baseline, or a directory written before the rolling origin). Saved
+    in config.json's artifacts as ``residual`` or ``combination`` (the role is the key's, not
+    saved)."""
 
     baseline: str
     setting: str
     validation_mse: dict[str, float]
     rolling_mse: dict[str, float] | None = None
     folds: int = 1
+    role: Literal["residual", "combination"] = "residual"
 
     def to_json(self) -> dict[str, Any]:
         value: dict[str, Any] = {
@@ -195,7 +200,11 @@ class ResidualChoice:
         return value
 
     @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> ResidualChoice:
+    def from_json(
+        cls,
+        value: Mapping[str, Any],
+        role: Literal["residual", "combination"] = "residual",
+    ) -> ResidualChoice:
         """Raises KeyError, TypeError or ValueError on a malformed entry (the caller names the
         file)."""
         scores = _scores(value["validation_mse"], "validation_mse")
@@ -206,18 +215,24 @@ class ResidualChoice:
             validation_mse=scores,
             rolling_mse=None if rolling is None else _scores(rolling, "rolling_mse"),
             folds=int(value.get("folds", 1)),
+            role=role,
         )
 
     def summary(self) -> str:
         """'residual of nlinear (chosen on 4 rolling origins, the last the validation split:
-        nlinear 0.31, linear 0.33, ...)': the candidates from the lowest score up."""
+        nlinear 0.31, linear 0.33, ...)', or 'averaged with nlinear (...)' for a combination:
+        the candidates from the lowest score up."""
+        if self.role == "residual":
+            lead, field = f"residual of {self.baseline}", "model.residual_of"
+        else:
+            lead, field = f"averaged with {self.baseline}", "model.combine_with"
         if self.setting == "auto" and self.rolling_mse is not None:
             how = f"chosen on {self.folds} rolling origins, the last the validation split"
-            return f"residual of {self.baseline} ({how}: {_ranked(self.rolling_mse)})"
+            return f"{lead} ({how}: {_ranked(self.rolling_mse)})"
         scores = _ranked(self.validation_mse)
         if self.setting == "auto":
-            return f"residual of {self.baseline} (chosen on validation: {scores})"
-        return f"residual of {self.baseline} (set by model.residual_of; validation mse: {scores})"
+            return f"{lead} (chosen on validation: {scores})"
+        return f"{lead} (set by {field}; validation mse: {scores})"
 
 
 def _scores(value: Any, key: str) -> dict[str, float]:
@@ -237,7 +252,8 @@ def validation_mse(data: ForecastingData, maps: Mapping[str, AffineMap]) -> dict
     horizon step and forecast column, in float64."""
     if len(data.windows("val")) == 0:
         raise SeqlabError(
-            "model.residual_of picks its baseline on the validation windows, and this split has "
+            "model.residual_of and model.combine_with pick a baseline on the validation windows, "
+            "and this split has "
             "none; lengthen the series or shorten data.input_length and data.horizon"
         )
     inputs, truth = split_windows(data, "val")  # (N, T, F_in), (N, horizon, F_out)
@@ -313,10 +329,15 @@ def _mse(
 
 
 def choose_residual(
-    setting: str, data: ForecastingData, fitted: FittedBaselines
+    setting: str,
+    data: ForecastingData,
+    fitted: FittedBaselines,
+    role: Literal["residual", "combination"] = "residual",
 ) -> tuple[ResidualChoice, AffineMap]:
     """The baseline ``setting`` names ("auto": the candidate of lowest mean mse over the rolling
-    origins, the first listed on a tie), its affine map, and every candidate's scores."""
+    origins, the first listed on a tie), its affine map, and every candidate's scores; ``role``:
+    what the model does with it (model.residual_of or model.combine_with)."""
+    field = "residual_of" if role == "residual" else "combine_with"
     maps = candidate_maps(data, fitted)
     if setting == "auto":
         folds = rolling_origin_mse(data, fitted, maps)
@@ -328,6 +349,7 @@ def choose_residual(
             validation_mse=folds[-1],
             rolling_mse=rolling,
             folds=len(folds),
+            role=role,
         )
         return choice, maps[name]
     if setting not in maps:
@@ -338,8 +360,9 @@ def choose_residual(
             else "it could not be fitted"
         )
         raise SeqlabError(
-            f"model.residual_of: no {setting} baseline for this run ({why}); choose one of "
+            f"model.{field}: no {setting} baseline for this run ({why}); choose one of "
             f"auto, {', '.join(maps)}"
         )
     scores = validation_mse(data, maps)
-    return ResidualChoice(baseline=setting, setting=setting, validation_mse=scores), maps[setting]
+    choice = ResidualChoice(baseline=setting, setting=setting, validation_mse=scores, role=role)
+    return choice, maps[setting]

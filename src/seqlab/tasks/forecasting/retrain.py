@@ -360,9 +360,14 @@ def _train_and_compare(
     """Train the new model in ``work`` from the old weights on the joined series, compare both
     on the hold-out, and add the record to the new directory's metrics; returns the record."""
     new_data = _write_training_data(work, run, old, joined, split, timestamp_column)
-    # A residual model keeps the baseline its weights hold (the initial weights carry its map),
-    # not one chosen again on the new data.
-    task = ForecastingTask(run, data=new_data, residual=old.task.residual_choice)
+    # A residual or combined model keeps the baseline its weights hold (the initial weights
+    # carry its map), not one chosen again on the new data.
+    task = ForecastingTask(
+        run,
+        data=new_data,
+        residual=old.task.residual_choice,
+        combination=old.task.combination_choice,
+    )
     initial = {name: tensor.detach().clone() for name, tensor in old.model.state_dict().items()}
     trained = train_run(run, work.path, progress=progress, task=task, initial_weights=initial)
     record = {

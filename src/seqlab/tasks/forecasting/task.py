@@ -42,6 +42,7 @@ from seqlab.data.scaling import StandardScaler
 from seqlab.data.windows import WindowBatch
 from seqlab.errors import SeqlabError
 from seqlab.model_dir import MONITOR_REFERENCE, ModelDir
+from seqlab.models.combined_forecaster import CombinedForecaster
 from seqlab.tasks.base import RunConfig, Task
 from seqlab.tasks.forecasting.baselines import (
     FittedBaseline,
@@ -84,6 +85,7 @@ class ForecastingTask(Task):
         data: ForecastingData | None = None,
         saved_baselines: Mapping[str, FittedBaseline] | None = None,
         residual: ResidualChoice | None = None,
+        combination: ResidualChoice | None = None,
     ) -> None:
         """data: the series and what was learned from it (None: read ``run.data``'s training
         series now and fit the scaler). saved_baselines: the least-squares baselines a model
@@ -91,7 +93,7 @@ class ForecastingTask(Task):
         needed). residual: the baseline a trained model learns the residual of, as its directory
         recorded it; the model's weights then hold that baseline's map, so build_model leaves
         it to them (None: chosen on this data when the model is built, if model.residual_of
-        asks for one)."""
+        asks for one). combination: the same for model.combine_with's baseline."""
         super().__init__(run)
         if data is None:
             data = ForecastingData.read(run.data)
@@ -103,6 +105,8 @@ class ForecastingTask(Task):
         self._epoch_order: tuple[int, np.ndarray] | None = None
         self._restored_residual = residual
         self._chosen_residual: tuple[ResidualChoice, AffineMap] | None = None
+        self._restored_combination = combination
+        self._chosen_combination: tuple[ResidualChoice, AffineMap] | None = None
 
     # ---- model and engine ----
     @property
@@ -111,23 +115,39 @@ class ForecastingTask(Task):
 
     def build_model(self) -> nn.Module:
         config = self.stack_model
-        residual_map = None
+        residual_map = combination_map = None
         if getattr(config, "residual_of", None) is not None and self._restored_residual is None:
             residual_map = self._residual()[1]
+        if getattr(config, "combine_with", None) is not None and not self._restored_combination:
+            combination_map = self._combination()[1]
         network = build_model(
-            config, self.series_data, seed=self.run.train.seed, residual_map=residual_map
+            config,
+            self.series_data,
+            seed=self.run.train.seed,
+            residual_map=residual_map,
+            combination_map=combination_map,
         )
         levels = self.series_data.config.quantiles
         return network if levels is None else QuantileForecaster(network, levels)
 
     def _residual(self) -> tuple[ResidualChoice, AffineMap]:
-        """model.residual_of's baseline, chosen on this data's validation windows among the
+        """model.residual_of's baseline, chosen on this data's rolling origins among the
         baselines fitted on its training windows (once: the same for every build)."""
         if self._chosen_residual is None:
             setting = getattr(self.stack_model, "residual_of", None)
             assert setting is not None
             self._chosen_residual = choose_residual(setting, self.series_data, self.baselines())
         return self._chosen_residual
+
+    def _combination(self) -> tuple[ResidualChoice, AffineMap]:
+        """model.combine_with's baseline, chosen as model.residual_of's (once)."""
+        if self._chosen_combination is None:
+            setting = getattr(self.stack_model, "combine_with", None)
+            assert setting is not None
+            self._chosen_combination = choose_residual(
+                setting, self.series_data, self.baselines(), role="combination"
+            )
+        return self._chosen_combination
 
     @property
     def residual_choice(self) -> ResidualChoice | None:
@@ -136,6 +156,14 @@ class ForecastingTask(Task):
         if self._restored_residual is not None:
             return self._restored_residual
         return self._chosen_residual[0] if self._chosen_residual is not None else None
+
+    @property
+    def combination_choice(self) -> ResidualChoice | None:
+        """The baseline the model's forecast is averaged with (None: model.combine_with is
+        off)."""
+        if self._restored_combination is not None:
+            return self._restored_combination
+        return self._chosen_combination[0] if self._chosen_combination is not None else None
 
     def train_batch(self, index: int) -> WindowBatch:
         """Batch ``index`` of a shuffled pass over the training windows; each epoch's order is
@@ -205,7 +233,27 @@ class ForecastingTask(Task):
         choice = self.residual_choice
         if choice is not None:
             result["residual"] = {**choice.to_json(), "summary": choice.summary()}
+        combination = self.combination_choice
+        if combination is not None:
+            alone = self._network_alone(model, split)
+            result["combination"] = {
+                **combination.to_json(),
+                "summary": combination.summary(),
+                "network_alone": alone,
+            }
         return result
+
+    def _network_alone(self, model: nn.Module, split: str) -> dict[str, float]:
+        """The metrics of the forecast a combined model averages, the network's alone (its
+        share of the average set to 0 while it is evaluated)."""
+        combined = model.network if isinstance(model, QuantileForecaster) else model
+        if not isinstance(combined, CombinedForecaster):
+            raise TypeError("model.combine_with is set but the model is no CombinedForecaster")
+        share, combined.share = combined.share, 0.0
+        try:
+            return self.evaluate(model, split)
+        finally:
+            combined.share = share
 
     def summary(self, metrics: dict[str, Any]) -> list[str]:
         return summary(metrics)
@@ -221,7 +269,11 @@ class ForecastingTask(Task):
         fitted = self._baselines.all() if self._baselines is not None else self._saved_baselines
         # The model exists already: its weights hold the residual's map.
         return ForecastingTask(
-            self.run, data=data, saved_baselines=fitted, residual=self.residual_choice
+            self.run,
+            data=data,
+            saved_baselines=fitted,
+            residual=self.residual_choice,
+            combination=self.combination_choice,
         )
 
     def data_checksum(self) -> str | None:
@@ -245,6 +297,8 @@ class ForecastingTask(Task):
             artifacts["training_data"] = data.training_data.name
         if self.residual_choice is not None:
             artifacts["residual"] = self.residual_choice.to_json()
+        if self.combination_choice is not None:
+            artifacts["combination"] = self.combination_choice.to_json()
         return artifacts
 
     def save_files(self, model_dir: ModelDir) -> None:
@@ -308,7 +362,17 @@ class ForecastingTask(Task):
                     "artifacts; was it edited by hand? Retrain the model"
                 )
             residual = ResidualChoice.from_json(artifacts["residual"])
-        return cls(run, data=data, saved_baselines=saved, residual=residual)
+        combination = None
+        if getattr(run.model, "combine_with", None) is not None:
+            if "combination" not in artifacts:
+                raise SeqlabError(
+                    f"{model_dir.config_path} sets model.combine_with but has no 'combination' "
+                    "under artifacts; was it edited by hand? Retrain the model"
+                )
+            combination = ResidualChoice.from_json(artifacts["combination"], role="combination")
+        return cls(
+            run, data=data, saved_baselines=saved, residual=residual, combination=combination
+        )
 
     @classmethod
     def load_predictor(cls, model_dir: ModelDir, config: dict[str, Any]) -> ForecastingPredictor:

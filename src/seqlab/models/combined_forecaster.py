@@ -1,0 +1,140 @@
+"""A forecast that averages a network's forecast with a baseline's, the network trained alone.
+
+References: Bates and Granger, 1969, "The Combination of Forecasts"; Smith and Wallis, 2009, "A
+Simple Explanation of the Forecast Combination Puzzle" (weights estimated on a validation
+period lose to equal weights more often than not, because the estimates' noise costs more than
+the optimum gains); Claeskens, Magnus, Vasnev and Wang, 2016, "The Forecast Combination Puzzle:
+A Simple Theoretical Explanation"; Zeng et al., 2023, "Are Transformers Effective for Time
+Series Forecasting?" (the linear baselines).
+
+For a window x (T, F) whose forecast columns are x_f, a network's forecast f(x) and a baseline's
+affine map M (horizon, T), c (horizon,) shared by every forecast column
+(seqlab.tasks.forecasting.residual gives each baseline's):
+
+    y_f = (1 - w) f(x)_f + w (M x_f + c),    w = ``share``, 1/2 by default.
+
+Training mode returns f(x) alone: the network is trained on its own forecast, exactly as
+without the combination, and the average exists only in evaluation mode (validation, test,
+prediction, export). Training on the average instead would make the network learn
+(y - w b) / (1 - w), a residual of the baseline, and lose what the average is for: two
+forecasts fitted separately, whose errors are partly independent, so the mean of the two errs
+less than either where neither is much better (the variance of a mean of two errors of
+variances s1^2 and s2^2 and correlation rho is (s1^2 + s2^2 + 2 rho s1 s2) / 4).
+
+Why equal weights. On ETTh1 the networks beat the linear baselines on the test months while the
+validation months favour the baselines; on a series with a level shift inside its validation
+months the reverse. A weight fitted on validation (least squares, clipped to [0, 1]) moved the
+wrong way on both, and the plain average beat the better of its two parts on ETTh1 and
+matched it on the other series (BENCHMARKS.md): the combination puzzle of the references.
+
+Quantile outputs: the network's Q levels are sorted (the monotone rearrangement of
+seqlab.tasks.forecasting.quantiles) and moved together so that the point level q* becomes the
+average, y_{f,(q)} = f_(q) + w (M x_f + c - f_(q*)): the band keeps the network's width,
+centred on the combined point forecast.
+
+Shapes (the repository's legend): B batch, T the window's length, ``horizon`` the steps
+forecast, F input columns, F_out forecast columns, E extra input columns, Q quantile levels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqlab.models.forecaster import QuantileOutputs
+
+
+class CombinedForecaster(nn.Module):
+    """y_f = (1 - share) f(x)_f + share (M x_f + c) in evaluation mode, f(x) in training mode
+    (module docstring).
+
+    network: the forecaster f, for F input columns and F_out outputs. input_length: T, the one
+    window length M reads. extra_inputs: E, the trailing input-only columns (calendar
+    features), which M never reads. weight, bias: M (horizon, T) and c (horizon,); None builds
+    zeros, for a model whose saved weights will fill them. share: w, in [0, 1].
+    """
+
+    baseline_weight: torch.Tensor  # (horizon, T): M
+    baseline_bias: torch.Tensor  # (horizon,): c
+
+    def __init__(
+        self,
+        network: nn.Module,
+        *,
+        input_features: int,
+        input_length: int,
+        horizon: int,
+        output_features: int,
+        extra_inputs: int = 0,
+        weight: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        share: float = 0.5,
+    ) -> None:
+        super().__init__()
+        values = input_features - extra_inputs
+        if input_length < 1 or horizon < 1 or extra_inputs < 0:
+            raise ValueError(
+                f"input_length ({input_length}) and horizon ({horizon}) must be positive and "
+                f"extra_inputs ({extra_inputs}) >= 0"
+            )
+        if not 1 <= output_features <= values:
+            raise ValueError(
+                f"output_features ({output_features}) must be between 1 and the {values} value "
+                f"columns (input_features {input_features} less extra_inputs {extra_inputs})"
+            )
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share ({share}) must lie in [0, 1]")
+        self.network = network
+        self.input_features = input_features
+        # What export reads: a fixed window length (M has T columns).
+        self.input_length = input_length
+        self.horizon = horizon
+        self.output_features = output_features
+        self.extra_inputs = extra_inputs
+        self.targets = slice(values - output_features, values)
+        self.share = share
+        self.quantiles: QuantileOutputs | None = None
+        weight = torch.zeros(horizon, input_length) if weight is None else weight
+        bias = torch.zeros(horizon) if bias is None else bias
+        if tuple(weight.shape) != (horizon, input_length) or tuple(bias.shape) != (horizon,):
+            raise ValueError(
+                f"weight {tuple(weight.shape)} and bias {tuple(bias.shape)} must be "
+                f"(horizon, T) = ({horizon}, {input_length}) and ({horizon},)"
+            )
+        default = torch.get_default_dtype()
+        self.register_buffer("baseline_weight", weight.detach().to(default).clone())  # (h, T)
+        self.register_buffer("baseline_bias", bias.detach().to(default).clone())  # (horizon,)
+
+    def output_quantiles(self, quantiles: QuantileOutputs) -> None:
+        """Q forecasts per value from now on: the network's output layer is widened (its
+        ``output_quantiles``), and its band is moved onto the combined point forecast."""
+        quantiles.check()
+        widen = getattr(self.network, "output_quantiles", None)
+        if widen is None:
+            raise TypeError(f"{type(self.network).__name__} has no quantile outputs")
+        widen(quantiles)
+        self.quantiles = quantiles
+
+    def baseline(self, x: torch.Tensor) -> torch.Tensor:
+        """M x_f + c of each forecast column: x (B, T, F) -> (B, horizon, F_out)."""
+        targets = x[..., self.targets]  # (B, T, F_out)
+        forecast = torch.matmul(self.baseline_weight, targets)  # (B, horizon, F_out)
+        return forecast + self.baseline_bias[:, None]  # (B, horizon, F_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, F) -> forecast (B, horizon, F_out), or (B, horizon, F_out, Q) with quantile
+        outputs: the network's alone in training mode, the combination in evaluation mode."""
+        if x.dim() != 3 or tuple(x.shape[1:]) != (self.input_length, self.input_features):
+            raise ValueError(
+                f"x must be (B, T, F) = (B, {self.input_length}, {self.input_features}); got "
+                f"shape {tuple(x.shape)}"
+            )
+        forecast = self.network(x)  # (B, horizon, F_out[, Q])
+        if self.training:
+            return forecast
+        baseline = self.baseline(x)  # (B, horizon, F_out)
+        if self.quantiles is None:
+            return forecast + self.share * (baseline - forecast)  # (B, horizon, F_out)
+        ordered = torch.sort(forecast, dim=-1).values  # (B, horizon, F_out, Q)
+        point = ordered[..., self.quantiles.point]  # (B, horizon, F_out)
+        return ordered + (self.share * (baseline - point)).unsqueeze(-1)  # (B, h, F_out, Q)
