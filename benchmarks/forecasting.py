@@ -124,6 +124,10 @@ class FamilyResult:
     mae: list[float] = field(default_factory=list)
     mse_original: list[float] = field(default_factory=list)
     seconds: list[float | None] = field(default_factory=list)
+    # With model.combine_with (the default): the network's own test MSE before the average, and
+    # the baseline it was averaged with, one entry per seed.
+    alone_mse: list[float] = field(default_factory=list)
+    averaged_with: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -267,6 +271,10 @@ def run_setting(
             family.mae.append(metrics["mae"])
             family.mse_original.append(metrics["mse_original"])
             family.seconds.append(seconds)
+            combination = metrics.get("combination")
+            if isinstance(combination, dict) and "network_alone" in combination:
+                family.alone_mse.append(combination["network_alone"]["mse"])
+                family.averaged_with.append(str(combination["baseline"]))
             _take_baselines(result, metrics, str(out))
             if not result.data:
                 result.data, result.data_config = metrics.get("data", {}), data_config
@@ -325,14 +333,22 @@ def setting_section(result: SettingResult, seeds: list[int]) -> str:
     baseline: test MSE and MAE, MSE in the data's units, training time, and test MSE against the
     best baseline's."""
     several = len(seeds) > 1
+    # With model.combine_with every run reports its network alone: a column for it.
+    combined = any(len(family.alone_mse) == len(family.mse) > 0 for family in result.families)
     best = result.best_baseline()
     rows = []
     for family in result.families:
         mse, spread = mean_and_range(family.mse)
         versus = relative(statistics.fmean(family.mse), best[1]) if best else ""
+        alone = []
+        if combined:
+            with_ = "/".join(sorted(set(family.averaged_with)))
+            own = mean_and_range(family.alone_mse)[0] if family.alone_mse else ""
+            alone = [own, with_]
         rows.append([
             family.model, mse, *([spread] if several else []), mean_and_range(family.mae)[0],
             f"{statistics.fmean(family.mse_original):.4g}", training_time(family.seconds), versus,
+            *alone,
         ])  # fmt: skip
     for name in ordered_baselines(result.baselines):
         figures = result.baselines[name]
@@ -342,11 +358,13 @@ def setting_section(result: SettingResult, seeds: list[int]) -> str:
         rows.append([
             f"baseline: {name}", f"{figures['mse']:.4f}", *([""] if several else []),
             f"{figures['mae']:.4f}", f"{figures['mse_original']:.4g}", "", versus,
+            *(["", ""] if combined else []),
         ])  # fmt: skip
     mean = f", mean of {len(seeds)} seeds" if several else ""
     header = [
         "model", f"test MSE{mean}", *(["MSE lowest-highest"] if several else []),
         f"test MAE{mean}", "MSE, original units", "training", "MSE vs best baseline",
+        *([f"network alone, test MSE{mean}", "averaged with"] if combined else []),
     ]  # fmt: skip
     lines = [f"### {result.setting}", "", markdown_table(header, rows)]
     summary = verdict(result, seeds)

@@ -38,7 +38,7 @@ from seqlab.models.residual_forecaster import ResidualForecaster
 from seqlab.tasks.configuration import build_run_config
 from seqlab.tasks.forecasting.quantiles import QuantileForecaster
 from seqlab.tasks.forecasting.report import summary
-from seqlab.tasks.forecasting.residual import ResidualChoice
+from seqlab.tasks.forecasting.residual import BaselineChoice
 from seqlab.tasks.forecasting.task import ForecastingTask
 from seqlab.tasks.runner import evaluate_split, load_trained, train_run
 from seqlab.utils.config import ConfigError
@@ -150,12 +150,12 @@ def test_auto_picks_the_baseline_of_lowest_mean_mse_over_rolling_origins(tmp_pat
 def test_a_choice_recorded_before_the_rolling_origin_still_loads() -> None:
     old = {"baseline": "nlinear", "setting": "auto",
            "validation_mse": {"repeat": 0.5, "nlinear": 0.25}}  # fmt: skip
-    choice = ResidualChoice.from_json(old)
+    choice = BaselineChoice.from_json(old)
     assert choice.rolling_mse is None and choice.to_json() == old
     assert (
         choice.summary() == "residual of nlinear (chosen on validation: nlinear 0.25, repeat 0.5)"
     )
-    assert ResidualChoice.from_json(choice.to_json()) == choice
+    assert BaselineChoice.from_json(choice.to_json()) == choice
 
 
 def test_the_choice_never_reads_the_test_rows(tmp_path: Path) -> None:

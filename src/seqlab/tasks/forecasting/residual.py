@@ -1,5 +1,6 @@
-"""The baseline a residual forecaster starts from (``model.residual_of``): each baseline as an
-affine map of the window, and the rule that picks one on the validation windows.
+"""The baseline a residual forecaster starts from (``model.residual_of``) or a combined one
+averages with (``model.combine_with``): each baseline as an affine map of the window, and the
+rule that picks one on rolling origins over the training and validation windows.
 
 References: Zeng et al., 2023, "Are Transformers Effective for Time Series Forecasting?" (Linear,
 NLinear, DLinear); Hyndman and Athanasopoulos, "Forecasting: Principles and Practice", 3rd ed.,
@@ -18,7 +19,7 @@ x_f (T values, x_{T-1} the last observed) by one affine map shared by all column
   first and last value, so the rows of A near each end put the padding's weight on x_0 or
   x_{T-1}): M = W_t A + W_r (I - A), c = b.
 
-The choice (:func:`choose_residual`): the least-squares baselines are those the task fitted on the
+The choice (:func:`choose_baseline`): the least-squares baselines are those the task fitted on the
 training windows (seqlab.tasks.forecasting.baselines, the same ones the report shows). ``auto``
 scores every candidate on a rolling forecasting origin (Hyndman and Athanasopoulos, sec. 5.10,
 "time series cross-validation") and keeps the lowest score (the first listed on a tie):
@@ -171,7 +172,7 @@ def candidate_maps(data: ForecastingData, fitted: FittedBaselines) -> dict[str, 
 
 
 @dataclass(frozen=True)
-class ResidualChoice:
+class BaselineChoice:
     """Which baseline the network learns the residual of (``role`` "residual") or is averaged
     with (``role`` "combination", model.combine_with): ``baseline`` (its name), ``setting``
     (model.residual_of or model.combine_with: "auto" or that name), every candidate's
@@ -204,7 +205,7 @@ class ResidualChoice:
         cls,
         value: Mapping[str, Any],
         role: Literal["residual", "combination"] = "residual",
-    ) -> ResidualChoice:
+    ) -> BaselineChoice:
         """Raises KeyError, TypeError or ValueError on a malformed entry (the caller names the
         file)."""
         scores = _scores(value["validation_mse"], "validation_mse")
@@ -328,12 +329,12 @@ def _mse(
     }
 
 
-def choose_residual(
+def choose_baseline(
     setting: str,
     data: ForecastingData,
     fitted: FittedBaselines,
     role: Literal["residual", "combination"] = "residual",
-) -> tuple[ResidualChoice, AffineMap]:
+) -> tuple[BaselineChoice, AffineMap]:
     """The baseline ``setting`` names ("auto": the candidate of lowest mean mse over the rolling
     origins, the first listed on a tie), its affine map, and every candidate's scores; ``role``:
     what the model does with it (model.residual_of or model.combine_with)."""
@@ -343,7 +344,7 @@ def choose_residual(
         folds = rolling_origin_mse(data, fitted, maps)
         rolling = {name: float(np.mean([fold[name] for fold in folds])) for name in maps}
         name = min(rolling, key=rolling.__getitem__)  # min keeps the first of equal values
-        choice = ResidualChoice(
+        choice = BaselineChoice(
             baseline=name,
             setting=setting,
             validation_mse=folds[-1],
@@ -364,5 +365,5 @@ def choose_residual(
             f"auto, {', '.join(maps)}"
         )
     scores = validation_mse(data, maps)
-    choice = ResidualChoice(baseline=setting, setting=setting, validation_mse=scores, role=role)
+    choice = BaselineChoice(baseline=setting, setting=setting, validation_mse=scores, role=role)
     return choice, maps[setting]

@@ -65,7 +65,7 @@ from seqlab.tasks.forecasting.quantiles import (
     quantile_forecasts,
 )
 from seqlab.tasks.forecasting.report import evaluation_report, summary
-from seqlab.tasks.forecasting.residual import AffineMap, ResidualChoice, choose_residual
+from seqlab.tasks.forecasting.residual import AffineMap, BaselineChoice, choose_baseline
 from seqlab.train import StepLoss
 
 if TYPE_CHECKING:
@@ -84,8 +84,8 @@ class ForecastingTask(Task):
         *,
         data: ForecastingData | None = None,
         saved_baselines: Mapping[str, FittedBaseline] | None = None,
-        residual: ResidualChoice | None = None,
-        combination: ResidualChoice | None = None,
+        residual: BaselineChoice | None = None,
+        combination: BaselineChoice | None = None,
     ) -> None:
         """data: the series and what was learned from it (None: read ``run.data``'s training
         series now and fit the scaler). saved_baselines: the least-squares baselines a model
@@ -104,9 +104,9 @@ class ForecastingTask(Task):
         self._baselines: FittedBaselines | None = None
         self._epoch_order: tuple[int, np.ndarray] | None = None
         self._restored_residual = residual
-        self._chosen_residual: tuple[ResidualChoice, AffineMap] | None = None
+        self._chosen_residual: tuple[BaselineChoice, AffineMap] | None = None
         self._restored_combination = combination
-        self._chosen_combination: tuple[ResidualChoice, AffineMap] | None = None
+        self._chosen_combination: tuple[BaselineChoice, AffineMap] | None = None
 
     # ---- model and engine ----
     @property
@@ -130,27 +130,27 @@ class ForecastingTask(Task):
         levels = self.series_data.config.quantiles
         return network if levels is None else QuantileForecaster(network, levels)
 
-    def _residual(self) -> tuple[ResidualChoice, AffineMap]:
+    def _residual(self) -> tuple[BaselineChoice, AffineMap]:
         """model.residual_of's baseline, chosen on this data's rolling origins among the
         baselines fitted on its training windows (once: the same for every build)."""
         if self._chosen_residual is None:
             setting = getattr(self.stack_model, "residual_of", None)
             assert setting is not None
-            self._chosen_residual = choose_residual(setting, self.series_data, self.baselines())
+            self._chosen_residual = choose_baseline(setting, self.series_data, self.baselines())
         return self._chosen_residual
 
-    def _combination(self) -> tuple[ResidualChoice, AffineMap]:
+    def _combination(self) -> tuple[BaselineChoice, AffineMap]:
         """model.combine_with's baseline, chosen as model.residual_of's (once)."""
         if self._chosen_combination is None:
             setting = getattr(self.stack_model, "combine_with", None)
             assert setting is not None
-            self._chosen_combination = choose_residual(
+            self._chosen_combination = choose_baseline(
                 setting, self.series_data, self.baselines(), role="combination"
             )
         return self._chosen_combination
 
     @property
-    def residual_choice(self) -> ResidualChoice | None:
+    def residual_choice(self) -> BaselineChoice | None:
         """The baseline the model learns the residual of (None: model.residual_of is off, or
         the directory did not record it)."""
         if self._restored_residual is not None:
@@ -158,7 +158,7 @@ class ForecastingTask(Task):
         return self._chosen_residual[0] if self._chosen_residual is not None else None
 
     @property
-    def combination_choice(self) -> ResidualChoice | None:
+    def combination_choice(self) -> BaselineChoice | None:
         """The baseline the model's forecast is averaged with (None: model.combine_with is
         off)."""
         if self._restored_combination is not None:
@@ -361,7 +361,7 @@ class ForecastingTask(Task):
                     f"{model_dir.config_path} sets model.residual_of but has no 'residual' under "
                     "artifacts; was it edited by hand? Retrain the model"
                 )
-            residual = ResidualChoice.from_json(artifacts["residual"])
+            residual = BaselineChoice.from_json(artifacts["residual"])
         combination = None
         if getattr(run.model, "combine_with", None) is not None:
             if "combination" not in artifacts:
@@ -369,7 +369,7 @@ class ForecastingTask(Task):
                     f"{model_dir.config_path} sets model.combine_with but has no 'combination' "
                     "under artifacts; was it edited by hand? Retrain the model"
                 )
-            combination = ResidualChoice.from_json(artifacts["combination"], role="combination")
+            combination = BaselineChoice.from_json(artifacts["combination"], role="combination")
         return cls(
             run, data=data, saved_baselines=saved, residual=residual, combination=combination
         )
