@@ -397,8 +397,9 @@ def below_published(mse: float, horizon: int, published: tuple[Published, ...]) 
 def long_horizon_section(
     results: list[SettingResult], seeds: list[int], published: tuple[Published, ...]
 ) -> str:
-    """The table of long-horizon papers: a row per family (its mean, and a row of lowest-highest
-    over seeds when several) and per baseline, an MSE and an MAE column per horizon, the
+    """The table of long-horizon papers: a row per family (its mean, a row of lowest-highest
+    over seeds when several, and the network alone's MSE when averaged with a baseline) and per
+    baseline, an MSE and an MAE column per horizon, the
     published rows below; then the best family and baseline at each horizon."""
     several = len(seeds) > 1
     header = ["model"] + [f"{r.horizon} {metric}" for r in results for metric in ("MSE", "MAE")]
@@ -413,6 +414,12 @@ def long_horizon_section(
             rows.append([f"{model}, lowest-highest"] + [
                 mean_and_range(values, digits=3)[1] for family in families
                 for values in (family.mse, family.mae)
+            ])  # fmt: skip
+        if all(len(family.alone_mse) == len(family.mse) > 0 for family in families):
+            # model.combine_with: the network's own forecast before the average (MSE only).
+            rows.append([f"{model}, network alone"] + [
+                cell for family in families
+                for cell in (mean_and_range(family.alone_mse)[0], "")
             ])  # fmt: skip
     names: list[str] = []
     for result in results:
