@@ -41,21 +41,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqlab.models.forecaster import QuantileOutputs
+from seqlab.models.baseline_wrapper import BaselineWrapper
 
 
-class CombinedForecaster(nn.Module):
+class CombinedForecaster(BaselineWrapper):
     """y_f = (1 - share) f(x)_f + share (M x_f + c) in evaluation mode, f(x) in training mode
     (module docstring).
 
     network: the forecaster f, for F input columns and F_out outputs. input_length: T, the one
     window length M reads. extra_inputs: E, the trailing input-only columns (calendar
     features), which M never reads. weight, bias: M (horizon, T) and c (horizon,); None builds
-    zeros, for a model whose saved weights will fill them. share: w, in [0, 1].
+    zeros, for a model whose saved weights will fill them (seqlab.models.baseline_wrapper holds
+    them). share: w, in [0, 1].
     """
-
-    baseline_weight: torch.Tensor  # (horizon, T): M
-    baseline_bias: torch.Tensor  # (horizon,): c
 
     def __init__(
         self,
@@ -70,65 +68,24 @@ class CombinedForecaster(nn.Module):
         bias: torch.Tensor | None = None,
         share: float = 0.5,
     ) -> None:
-        super().__init__()
-        values = input_features - extra_inputs
-        if input_length < 1 or horizon < 1 or extra_inputs < 0:
-            raise ValueError(
-                f"input_length ({input_length}) and horizon ({horizon}) must be positive and "
-                f"extra_inputs ({extra_inputs}) >= 0"
-            )
-        if not 1 <= output_features <= values:
-            raise ValueError(
-                f"output_features ({output_features}) must be between 1 and the {values} value "
-                f"columns (input_features {input_features} less extra_inputs {extra_inputs})"
-            )
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"share ({share}) must lie in [0, 1]")
-        self.network = network
-        self.input_features = input_features
-        # What export reads: a fixed window length (M has T columns).
-        self.input_length = input_length
-        self.horizon = horizon
-        self.output_features = output_features
-        self.extra_inputs = extra_inputs
-        self.targets = slice(values - output_features, values)
+        super().__init__(
+            network,
+            input_features=input_features,
+            input_length=input_length,
+            horizon=horizon,
+            output_features=output_features,
+            extra_inputs=extra_inputs,
+            weight=weight,
+            bias=bias,
+        )
         self.share = share
-        self.quantiles: QuantileOutputs | None = None
-        weight = torch.zeros(horizon, input_length) if weight is None else weight
-        bias = torch.zeros(horizon) if bias is None else bias
-        if tuple(weight.shape) != (horizon, input_length) or tuple(bias.shape) != (horizon,):
-            raise ValueError(
-                f"weight {tuple(weight.shape)} and bias {tuple(bias.shape)} must be "
-                f"(horizon, T) = ({horizon}, {input_length}) and ({horizon},)"
-            )
-        default = torch.get_default_dtype()
-        self.register_buffer("baseline_weight", weight.detach().to(default).clone())  # (h, T)
-        self.register_buffer("baseline_bias", bias.detach().to(default).clone())  # (horizon,)
-
-    def output_quantiles(self, quantiles: QuantileOutputs) -> None:
-        """Q forecasts per value from now on: the network's output layer is widened (its
-        ``output_quantiles``), and its band is moved onto the combined point forecast."""
-        quantiles.check()
-        widen = getattr(self.network, "output_quantiles", None)
-        if widen is None:
-            raise TypeError(f"{type(self.network).__name__} has no quantile outputs")
-        widen(quantiles)
-        self.quantiles = quantiles
-
-    def baseline(self, x: torch.Tensor) -> torch.Tensor:
-        """M x_f + c of each forecast column: x (B, T, F) -> (B, horizon, F_out)."""
-        targets = x[..., self.targets]  # (B, T, F_out)
-        forecast = torch.matmul(self.baseline_weight, targets)  # (B, horizon, F_out)
-        return forecast + self.baseline_bias[:, None]  # (B, horizon, F_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, F) -> forecast (B, horizon, F_out), or (B, horizon, F_out, Q) with quantile
         outputs: the network's alone in training mode, the combination in evaluation mode."""
-        if x.dim() != 3 or tuple(x.shape[1:]) != (self.input_length, self.input_features):
-            raise ValueError(
-                f"x must be (B, T, F) = (B, {self.input_length}, {self.input_features}); got "
-                f"shape {tuple(x.shape)}"
-            )
+        self.check_window(x)
         forecast = self.network(x)  # (B, horizon, F_out[, Q])
         if self.training:
             return forecast

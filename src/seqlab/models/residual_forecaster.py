@@ -63,20 +63,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqlab.models.forecaster import QuantileOutputs, ReversibleInstanceNorm
+from seqlab.models.baseline_wrapper import BaselineWrapper
+from seqlab.models.forecaster import ReversibleInstanceNorm
 
 
-class ResidualForecaster(nn.Module):
+class ResidualForecaster(BaselineWrapper):
     """y_f = M x_f + c + alpha sigma_f g((x - mu) / sigma)_f (module docstring).
 
     network: the forecaster g, for F input columns and F_out outputs. input_length: T, the one
     window length M reads. extra_inputs: E, the trailing columns passed to g unnormalised.
     weight, bias: M (horizon, T) and c (horizon,); None builds zeros, for a model whose saved
-    weights will fill them.
+    weights will fill them (seqlab.models.baseline_wrapper holds them).
     """
-
-    baseline_weight: torch.Tensor  # (horizon, T): M
-    baseline_bias: torch.Tensor  # (horizon,): c
 
     def __init__(
         self,
@@ -90,67 +88,24 @@ class ResidualForecaster(nn.Module):
         weight: torch.Tensor | None = None,
         bias: torch.Tensor | None = None,
     ) -> None:
-        super().__init__()
-        values = input_features - extra_inputs
-        if input_length < 1 or horizon < 1 or extra_inputs < 0:
-            raise ValueError(
-                f"input_length ({input_length}) and horizon ({horizon}) must be positive and "
-                f"extra_inputs ({extra_inputs}) >= 0"
-            )
-        if not 1 <= output_features <= values:
-            raise ValueError(
-                f"output_features ({output_features}) must be between 1 and the "
-                f"{values} value columns (input_features {input_features} less extra_inputs "
-                f"{extra_inputs})"
-            )
-        self.network = network
-        self.input_features = input_features
-        # What export reads: a fixed window length (M has T columns).
-        self.input_length = input_length
-        self.horizon = horizon
-        self.output_features = output_features
-        self.extra_inputs = extra_inputs
-        self.targets = slice(values - output_features, values)
-        self.quantiles: QuantileOutputs | None = None
+        super().__init__(
+            network,
+            input_features=input_features,
+            input_length=input_length,
+            horizon=horizon,
+            output_features=output_features,
+            extra_inputs=extra_inputs,
+            weight=weight,
+            bias=bias,
+        )
         self.instance_norm = ReversibleInstanceNorm()
-        weight = torch.zeros(horizon, input_length) if weight is None else weight
-        bias = torch.zeros(horizon) if bias is None else bias
-        if tuple(weight.shape) != (horizon, input_length) or tuple(bias.shape) != (horizon,):
-            raise ValueError(
-                f"weight {tuple(weight.shape)} and bias {tuple(bias.shape)} must be "
-                f"(horizon, T) = ({horizon}, {input_length}) and ({horizon},)"
-            )
-        default = torch.get_default_dtype()
-        self.register_buffer("baseline_weight", weight.detach().to(default).clone())  # (h, T)
-        self.register_buffer("baseline_bias", bias.detach().to(default).clone())  # (horizon,)
         # ReZero's gate: 0, so the model starts at the baseline's forecast.
         self.alpha = nn.Parameter(torch.zeros(()))
-
-    def output_quantiles(self, quantiles: QuantileOutputs) -> None:
-        """Q forecasts per value from now on: the network's output layer is widened (its
-        ``output_quantiles``); the point level is the gated correction of the baseline and the
-        other levels ungated offsets from it (module docstring)."""
-        quantiles.check()
-        widen = getattr(self.network, "output_quantiles", None)
-        if widen is None:
-            raise TypeError(f"{type(self.network).__name__} has no quantile outputs")
-        widen(quantiles)
-        self.quantiles = quantiles
-
-    def baseline(self, x: torch.Tensor) -> torch.Tensor:
-        """M x_f + c of each forecast column: x (B, T, F) -> (B, horizon, F_out)."""
-        targets = x[..., self.targets]  # (B, T, F_out)
-        forecast = torch.matmul(self.baseline_weight, targets)  # (B, horizon, F_out)
-        return forecast + self.baseline_bias[:, None]  # (B, horizon, F_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, F) -> forecast (B, horizon, F_out), or (B, horizon, F_out, Q) with quantile
         outputs."""
-        if x.dim() != 3 or tuple(x.shape[1:]) != (self.input_length, self.input_features):
-            raise ValueError(
-                f"x must be (B, T, F) = (B, {self.input_length}, {self.input_features}); got "
-                f"shape {tuple(x.shape)}"
-            )
+        self.check_window(x)
         values = self.input_features - self.extra_inputs
         series, extras = x[..., :values], x[..., values:]  # (B, T, F - E), (B, T, E)
         normalised, statistics = self.instance_norm.normalise(series)  # (B, T, F - E)

@@ -354,22 +354,8 @@ class ForecastingTask(Task):
             training_data=training_data,
         )
         saved = load_baselines(model_dir, artifacts, data)
-        residual = None
-        if getattr(run.model, "residual_of", None) is not None:
-            if "residual" not in artifacts:
-                raise SeqlabError(
-                    f"{model_dir.config_path} sets model.residual_of but has no 'residual' under "
-                    "artifacts; was it edited by hand? Retrain the model"
-                )
-            residual = BaselineChoice.from_json(artifacts["residual"])
-        combination = None
-        if getattr(run.model, "combine_with", None) is not None:
-            if "combination" not in artifacts:
-                raise SeqlabError(
-                    f"{model_dir.config_path} sets model.combine_with but has no 'combination' "
-                    "under artifacts; was it edited by hand? Retrain the model"
-                )
-            combination = BaselineChoice.from_json(artifacts["combination"], role="combination")
+        residual = _recorded_choice(run, model_dir, artifacts, "residual_of", "residual")
+        combination = _recorded_choice(run, model_dir, artifacts, "combine_with", "combination")
         return cls(
             run, data=data, saved_baselines=saved, residual=residual, combination=combination
         )
@@ -380,6 +366,26 @@ class ForecastingTask(Task):
         from seqlab.tasks.runner import predictor_from_dir
 
         return predictor_from_dir(ForecastingPredictor, model_dir, config)
+
+
+def _recorded_choice(
+    run: RunConfig,
+    model_dir: ModelDir,
+    artifacts: dict[str, Any],
+    field: str,
+    key: Literal["residual", "combination"],
+) -> BaselineChoice | None:
+    """The baseline choice config.json records under ``artifacts[key]`` for ``model.{field}``
+    (None when the model does not set it); a directory that sets it without the record is
+    refused in one line."""
+    if getattr(run.model, field, None) is None:
+        return None
+    if key not in artifacts:
+        raise SeqlabError(
+            f"{model_dir.config_path} sets model.{field} but has no '{key}' under artifacts; "
+            "was it edited by hand? Retrain the model"
+        )
+    return BaselineChoice.from_json(artifacts[key], role=key)
 
 
 TASK = ForecastingTask
