@@ -118,7 +118,8 @@ class ForecastingTask(Task):
         residual_map = combination_map = None
         if getattr(config, "residual_of", None) is not None and self._restored_residual is None:
             residual_map = self._residual()[1]
-        if getattr(config, "combine_with", None) is not None and not self._restored_combination:
+        restored = self._restored_combination
+        if getattr(config, "combine_with", None) is not None and restored is None:
             combination_map = self._combination()[1]
         network = build_model(
             config,
