@@ -51,13 +51,22 @@ def _map() -> tuple[torch.Tensor, torch.Tensor]:
     return weight.double(), bias.double()
 
 
+def _combined(
+    network: nn.Module | None = None, *, with_map: bool = True, share: float = 0.5
+) -> CombinedForecaster:
+    """The wrapper at this file's sizes, around ``network`` (None: _network()), holding
+    _map() (with_map) or zeros."""
+    weight, bias = _map() if with_map else (None, None)
+    return CombinedForecaster(
+        network if network is not None else _network(), input_features=F_IN, input_length=T,
+        horizon=HORIZON, output_features=F_OUT, extra_inputs=EXTRA, weight=weight, bias=bias,
+        share=share,
+    )  # fmt: skip
+
+
 def _model(share: float = 0.5, *, quantiles: bool = False) -> CombinedForecaster:
     """A combined forecaster in float64 (the equations are checked at 1e-12)."""
-    weight, bias = _map()
-    model = CombinedForecaster(
-        _network(), input_features=F_IN, input_length=T, horizon=HORIZON, output_features=F_OUT,
-        extra_inputs=EXTRA, weight=weight, bias=bias, share=share,
-    )  # fmt: skip
+    model = _combined(share=share)
     if quantiles:
         torch.manual_seed(2)  # the widened output layer is drawn from the global generator
         model.output_quantiles(LEVELS)
@@ -182,11 +191,7 @@ def test_quantile_training_mode_returns_the_raw_levels() -> None:
 
 
 def test_a_quantile_forecaster_wraps_the_combined_one() -> None:
-    weight, bias = _map()
-    combined = CombinedForecaster(
-        _network(), input_features=F_IN, input_length=T, horizon=HORIZON, output_features=F_OUT,
-        extra_inputs=EXTRA, weight=weight, bias=bias,
-    )  # fmt: skip
+    combined = _combined()
     model = QuantileForecaster(combined, (0.1, 0.5, 0.9)).double().eval()
     x = _windows(2, seed=8)
     with torch.no_grad():
@@ -199,10 +204,7 @@ def test_a_quantile_forecaster_wraps_the_combined_one() -> None:
 
 def test_quantile_outputs_need_a_network_that_has_them() -> None:
     bare = nn.Sequential(nn.Flatten(), nn.Linear(T * F_IN, HORIZON * F_OUT))
-    model = CombinedForecaster(
-        bare, input_features=F_IN, input_length=T, horizon=HORIZON, output_features=F_OUT,
-        extra_inputs=EXTRA,
-    )  # fmt: skip
+    model = _combined(bare, with_map=False)
     with pytest.raises(TypeError, match="Sequential has no quantile outputs"):
         model.output_quantiles(LEVELS)
     with pytest.raises(ValueError, match=r"point \(3\) one of 0..count - 1"):
@@ -258,10 +260,7 @@ def test_the_map_travels_in_the_state_dict_and_fills_a_model_built_with_zeros() 
     weight, bias = _map()
     assert torch.equal(state["baseline_weight"], weight)
     assert torch.equal(state["baseline_bias"], bias)
-    empty = CombinedForecaster(
-        _network(), input_features=F_IN, input_length=T, horizon=HORIZON, output_features=F_OUT,
-        extra_inputs=EXTRA,
-    ).double().eval()  # fmt: skip
+    empty = _combined(with_map=False).double().eval()
     assert empty.baseline_weight.shape == (HORIZON, T) and not empty.baseline_weight.any()
     assert empty.baseline_bias.shape == (HORIZON,) and not empty.baseline_bias.any()
     x = _windows(3, seed=9)
@@ -317,11 +316,7 @@ def test_onnx_and_int8_compute_the_quantile_forecaster_around_it(tmp_path: Path)
     # the point level, here the average of the network's sorted point level and the baseline.
     pytest.importorskip("onnx")
     share = 0.5
-    weight, bias = _map()
-    combined = CombinedForecaster(
-        _network(), input_features=F_IN, input_length=T, horizon=HORIZON, output_features=F_OUT,
-        extra_inputs=EXTRA, weight=weight, bias=bias, share=share,
-    )  # fmt: skip
+    combined = _combined(share=share)
     torch.manual_seed(2)  # the widened output layer is drawn from the global generator
     model = QuantileForecaster(combined, (0.1, 0.5, 0.9)).eval()
     windows = [_windows(batch, seed=20 + batch).float() for batch in (1, 4)]

@@ -13,7 +13,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from seqlab.train import StepLoss
+from seqlab.train import StepLoss, TrainConfig
+
+
+def small_train_config(**changes: object) -> TrainConfig:
+    """A short run for the toy tasks: 6 steps of 4 items, inverse-sqrt warm-up over 3, an
+    evaluation every 4 steps, on the CPU with seed 3; ``changes`` override any field."""
+    base: dict[str, object] = dict(
+        steps=6, batch_size=4, lr=0.05, schedule="inverse_sqrt", warmup_steps=3,
+        grad_clip=1.0, eval_every=4, log_every=1, device="cpu", seed=3,
+    )  # fmt: skip
+    base.update(changes)
+    return TrainConfig(**base)  # type: ignore[arg-type]
 
 
 def regression_model(*, dropout: float = 0.0, seed: int = 0) -> nn.Module:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _toy_tasks import RegressionTask, flat_parameters, regression_model
+from _toy_tasks import RegressionTask, flat_parameters, regression_model, small_train_config
 from torch import nn
 
 from seqlab.tasks import TASK_NAMES
@@ -25,21 +25,8 @@ from seqlab.utils.config import ConfigError
 
 
 def config(**changes: object) -> TrainConfig:
-    base = dict(
-        steps=6,
-        batch_size=4,
-        lr=0.05,
-        schedule="inverse_sqrt",
-        warmup_steps=3,
-        grad_clip=1.0,
-        eval_every=2,
-        log_every=1,
-        device="cpu",
-        seed=3,
-        eval_at_start=True,
-    )
-    base.update(changes)
-    return TrainConfig(**base)  # type: ignore[arg-type]
+    """The toy run, evaluated every 2 steps and at the start."""
+    return small_train_config(**{"eval_every": 2, "eval_at_start": True, **changes})
 
 
 # A learning rate so large that AdamW's first step (about lr per weight, whatever the gradient)

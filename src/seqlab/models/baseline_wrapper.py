@@ -15,10 +15,24 @@ the E extra input columns), Q quantile levels.
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
 import torch
 from torch import nn
 
 from seqlab.models.forecaster import QuantileOutputs
+
+
+class WrapperArguments(TypedDict):
+    """The keyword arguments of BaselineWrapper, which its subclasses pass on unchanged."""
+
+    input_features: int
+    input_length: int
+    horizon: int
+    output_features: int
+    extra_inputs: NotRequired[int]
+    weight: NotRequired[torch.Tensor | None]
+    bias: NotRequired[torch.Tensor | None]
 
 
 class BaselineWrapper(nn.Module):

@@ -40,10 +40,12 @@ forecast, F input columns, F_out forecast columns, E extra input columns, Q quan
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import torch
 from torch import nn
 
-from seqlab.models.baseline_wrapper import BaselineWrapper
+from seqlab.models.baseline_wrapper import BaselineWrapper, WrapperArguments
 
 
 class CombinedForecaster(BaselineWrapper):
@@ -58,30 +60,11 @@ class CombinedForecaster(BaselineWrapper):
     """
 
     def __init__(
-        self,
-        network: nn.Module,
-        *,
-        input_features: int,
-        input_length: int,
-        horizon: int,
-        output_features: int,
-        extra_inputs: int = 0,
-        weight: torch.Tensor | None = None,
-        bias: torch.Tensor | None = None,
-        share: float = 0.5,
+        self, network: nn.Module, *, share: float = 0.5, **arguments: Unpack[WrapperArguments]
     ) -> None:
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"share ({share}) must lie in [0, 1]")
-        super().__init__(
-            network,
-            input_features=input_features,
-            input_length=input_length,
-            horizon=horizon,
-            output_features=output_features,
-            extra_inputs=extra_inputs,
-            weight=weight,
-            bias=bias,
-        )
+        super().__init__(network, **arguments)
         self.share = share
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

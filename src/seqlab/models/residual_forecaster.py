@@ -60,10 +60,12 @@ forecast, F input columns, F_out forecast columns, E extra input columns, Q quan
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import torch
 from torch import nn
 
-from seqlab.models.baseline_wrapper import BaselineWrapper
+from seqlab.models.baseline_wrapper import BaselineWrapper, WrapperArguments
 from seqlab.models.forecaster import ReversibleInstanceNorm
 
 
@@ -76,28 +78,8 @@ class ResidualForecaster(BaselineWrapper):
     weights will fill them (seqlab.models.baseline_wrapper holds them).
     """
 
-    def __init__(
-        self,
-        network: nn.Module,
-        *,
-        input_features: int,
-        input_length: int,
-        horizon: int,
-        output_features: int,
-        extra_inputs: int = 0,
-        weight: torch.Tensor | None = None,
-        bias: torch.Tensor | None = None,
-    ) -> None:
-        super().__init__(
-            network,
-            input_features=input_features,
-            input_length=input_length,
-            horizon=horizon,
-            output_features=output_features,
-            extra_inputs=extra_inputs,
-            weight=weight,
-            bias=bias,
-        )
+    def __init__(self, network: nn.Module, **arguments: Unpack[WrapperArguments]) -> None:
+        super().__init__(network, **arguments)
         self.instance_norm = ReversibleInstanceNorm()
         # ReZero's gate: 0, so the model starts at the baseline's forecast.
         self.alpha = nn.Parameter(torch.zeros(()))

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import SeqlabError
+from seqlab.models.baseline_wrapper import WrapperArguments
 from seqlab.models.combined_forecaster import CombinedForecaster
 from seqlab.models.config import ModelConfig, RecurrentConfig, TransformerConfig
 from seqlab.models.forecaster import (
@@ -57,30 +58,27 @@ def build_model(
     else:
         # The wrapper normalises the window; a second normalisation inside would do nothing.
         network = _network(dataclasses.replace(config, instance_norm=False), data, seed=seed)
-        weight, bias = _tensors(residual_map)
-        model = ResidualForecaster(network, **_wrapper_sizes(data), weight=weight, bias=bias)
+        model = ResidualForecaster(network, **_wrapper_arguments(data, residual_map))
     if config.combine_with is None:
         return model
-    weight, bias = _tensors(combination_map)
-    return CombinedForecaster(model, **_wrapper_sizes(data), weight=weight, bias=bias)
+    return CombinedForecaster(model, **_wrapper_arguments(data, combination_map))
 
 
-def _wrapper_sizes(data: ForecastingData) -> dict[str, int]:
-    """The sizes a baseline wrapper (residual or combined) is built with."""
+def _wrapper_arguments(data: ForecastingData, affine: AffineMap | None) -> WrapperArguments:
+    """What a baseline wrapper (residual or combined) is built with: the data's sizes and the
+    baseline's map as weight (horizon, T) and bias (horizon,), or None each."""
+    weight = bias = None
+    if affine is not None:
+        weight, bias = torch.from_numpy(affine.weight), torch.from_numpy(affine.bias)
     return {
         "input_features": len(data.columns) + data.extra_inputs,
         "input_length": data.config.input_length,
         "horizon": data.config.horizon,
         "output_features": data.output_features,
         "extra_inputs": data.extra_inputs,
+        "weight": weight,
+        "bias": bias,
     }
-
-
-def _tensors(affine: AffineMap | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """A baseline's map as a wrapper's weight (horizon, T) and bias (horizon,), or None each."""
-    if affine is None:
-        return None, None
-    return torch.from_numpy(affine.weight), torch.from_numpy(affine.bias)
 
 
 def _network(
