@@ -282,3 +282,26 @@ def test_training_keeps_an_outlier_only_when_asked_and_reports_it(
     assert "beyond 1e+15 the models' float32 sums overflow to inf, even for a kept outlier" in (
         message
     )
+
+
+# --- a recurrent window too short for its initialisation ----------------------------------------
+
+
+def test_a_window_of_fewer_than_three_segments_names_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _series_with(tmp_path, "series.csv", 0, "20.0")
+    # 48 steps in segments of 24: 2 encoder steps, where chrono needs 3.
+    argv = [*_train(data, tmp_path / "out", "--set", "model.patch_length=24"), "--input-length",
+            "48"]  # fmt: skip
+    message = _one_line_error(*_run(capsys, *argv))
+    assert message == (
+        "model.init chrono spreads the gates' time scales over the encoder's steps, and a window "
+        "takes 2 (data.input_length 48 / model.patch_length 24), fewer than 3; lengthen "
+        "data.input_length to 72 or more, shorten model.patch_length, or set "
+        "model.init=forget-bias-1"
+    )
+    # The fix it names works.
+    fixed = [*_train(data, tmp_path / "fixed", "--set", "model.patch_length=24", "--set",
+             "model.init=forget-bias-1"), "--input-length", "48"]  # fmt: skip
+    assert cli.main(fixed) == 0

@@ -146,6 +146,14 @@ def _forecaster(
             instance_norm=config.instance_norm,
             extra_inputs=data.extra_inputs,
         )
+    steps = length // patch  # the encoder's recurrent steps, the chrono time scales' T_max
+    if config.init == "chrono" and config.chrono_max_steps is None and steps < 3:
+        raise SeqlabError(
+            f"model.init chrono spreads the gates' time scales over the encoder's steps, and a "
+            f"window takes {steps} (data.input_length {length} / model.patch_length {patch}), "
+            f"fewer than 3; lengthen data.input_length to {3 * patch} or more, shorten "
+            "model.patch_length, or set model.init=forget-bias-1"
+        )
     return RecurrentForecaster(
         config,
         input_features=input_features,
